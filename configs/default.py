@@ -1,0 +1,74 @@
+"""Defaults shared by every sr_jax config; the other files override a few keys.
+
+The default run trains ESPCN-RDB at x3 on the T91 images shipped in ``data/``
+and evaluates on the shipped Set5 and Set14, so a fresh clone runs with no
+download:
+
+  python -m sr_jax.main --config=configs/x3.py --workdir=/tmp/sr_x3
+
+Any key can be overridden on the command line, e.g.
+``--config.total_steps=200 --config.eval.datasets=Set5``.
+"""
+
+import os
+
+import ml_collections
+
+# The data shipped with the repository (Set5, Set14, T91).
+REPO_DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """The default configuration (ESPCN-RDB, x3, Y channel, T91)."""
+  config = ml_collections.ConfigDict()
+  config.scale = 3
+  config.seed = 0
+  # Weights to evaluate instead of a checkpoint (--mode=evaluate), e.g. the
+  # official IMDN .npz files or a model-zoo file.
+  config.pretrained = ""
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "espcn_rdb"  # espcn | espcn_rdb | rdn | imdn
+  config.model.channels = 1  # 1: Y (BT.601 luma), 3: RGB
+  config.model.width = 64
+  config.model.num_blocks = 4
+  config.model.num_layers = 4
+  config.model.growth = 32
+  config.model.dtype = "float32"  # compute dtype; params stay float32
+
+  config.data = ml_collections.ConfigDict()
+  # Comma-separated folders of HR images under train_dir, built into TFDS.
+  config.data.train_sets = "T91"
+  config.data.train_dir = os.path.join(REPO_DATA, "train")
+  config.data.tfds_data_dir = ""  # '' = ~/tensorflow_datasets
+  config.data.dataset = "image_folder"  # image_folder | div2k | imagenet_sr
+  config.data.lr_patch_size = 16
+  config.data.augment = True
+  config.data.shuffle_buffer = 1024
+  config.data.cache = True
+
+  config.batch_size = 16  # global batch, split over all devices
+  config.total_steps = 20_000
+  config.loss = "l1"  # l1 | mse
+  config.ema_decay = 0.0  # 0 disables the EMA of the params
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.learning_rate = 1e-3
+  config.optim.schedule = "cosine"  # constant | cosine | step
+  config.optim.warmup_steps = 200
+  config.optim.decay_every = 0  # for "step": halve the rate every N steps
+  config.optim.b1 = 0.9
+  config.optim.b2 = 0.999
+
+  config.log_every_steps = 50
+  config.checkpoint_every_steps = 500
+  config.keep_checkpoints = 3
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.datasets = "Set5,Set14"  # folders under data_dir, or paths
+  config.eval.data_dir = os.path.join(REPO_DATA, "eval")
+  config.eval.convention = "basicsr"  # basicsr | matlab
+  config.eval.every_steps = 1000
+  config.eval.num_figures = 2  # comparison figures per dataset
+  config.eval.max_images = 0  # 0 = all
+  return config

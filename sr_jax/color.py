@@ -1,0 +1,45 @@
+"""RGB <-> YCbCr conversions of ITU-R BT.601 ("studio swing"), as MATLAB does.
+
+These are the conversions of MATLAB's ``rgb2ycbcr``/``ycbcr2rgb`` that every
+published SR table scores on: with RGB in [0, 1], Y lies in [16, 235] / 255 and
+Cb, Cr in [16, 240] / 255. The functions use only ``@``, ``+`` and indexing, so
+they take NumPy and JAX arrays alike (and stay jit-able).
+"""
+
+import numpy as np
+
+# Rows give Y, Cb, Cr from (R, G, B) in [0, 1], on the 0-255 scale.
+_RGB_TO_YCBCR = np.array(
+  [
+    [65.481, 128.553, 24.966],
+    [-37.797, -74.203, 112.0],
+    [112.0, -93.786, -18.214],
+  ]
+)
+_OFFSET = np.array([16.0, 128.0, 128.0])
+_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR)
+
+
+def rgb_to_y(rgb):
+  """Luma of BT.601 on the 0-255 scale: ``16 + 65.481 R + 128.553 G + 24.966 B``.
+
+  Args:
+    rgb: ``[..., 3]`` with values in [0, 1] (any float dtype).
+
+  Returns:
+    ``[...]`` Y in [16, 235], the dtype of ``rgb`` promoted with float64 for
+    NumPy input (float32 stays float32 for JAX input under default x64=off).
+  """
+  return rgb @ _RGB_TO_YCBCR[0].astype(rgb.dtype) + 16.0
+
+
+def rgb_to_ycbcr(rgb):
+  """``[..., 3]`` RGB in [0, 1] to ``[..., 3]`` YCbCr in [0, 1] (value / 255)."""
+  m = (_RGB_TO_YCBCR.T / 255.0).astype(rgb.dtype)
+  return rgb @ m + (_OFFSET / 255.0).astype(rgb.dtype)
+
+
+def ycbcr_to_rgb(ycbcr):
+  """Inverse of :func:`rgb_to_ycbcr`; output is not clipped."""
+  m = (_YCBCR_TO_RGB.T * 255.0).astype(ycbcr.dtype)
+  return (ycbcr - (_OFFSET / 255.0).astype(ycbcr.dtype)) @ m

@@ -1,0 +1,299 @@
+"""Benchmark evaluation: exact LR synthesis, PSNR/SSIM tables, result files.
+
+Every number sr_jax reports comes from :class:`Evaluator`: the HR image is
+mod-cropped, its LR input is made with MATLAB-exact bicubic
+(:mod:`sr_jax.imresize`), the model's output is clipped and rounded to uint8
+and scored with :mod:`sr_jax.metrics` in ``config.eval.convention``. The bicubic
+baseline (the LR upscaled back with the same imresize) is scored beside it.
+"""
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from sr_jax import color, figures, image_io, imresize, metrics
+
+# (lr uint8 [h, w, 3], bicubic uint8 [H, W, 3]) -> sr uint8 [H, W, 3].
+SRFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalImage:
+  """One benchmark image and the inputs made from it.
+
+  Attributes:
+    name: file name without extension.
+    hr: mod-cropped ground truth, uint8 ``[H, W]`` (grey) or ``[H, W, 3]``.
+    lr: ``imresize(hr, 1/scale)``, uint8, grey or colour like ``hr``.
+    bicubic: ``imresize(lr, scale)``, uint8, the baseline.
+  """
+
+  name: str
+  hr: np.ndarray
+  lr: np.ndarray
+  bicubic: np.ndarray
+
+
+def _rgb(img: np.ndarray) -> np.ndarray:
+  return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+
+
+def dataset_dir(data_dir: str, name: str) -> str:
+  """A benchmark's folder: ``name`` itself if it is a directory, else under data_dir."""
+  if os.path.isdir(name) and (os.sep in name or data_dir == ""):
+    return name
+  return os.path.join(data_dir, name)
+
+
+def load_benchmark(folder: str, *, scale: int, max_images: int = 0):
+  """Reads a folder of HR images and makes their LR and bicubic versions.
+
+  Args:
+    folder: directory of HR images.
+    scale: 2, 3 or 4 (any integer >= 2 works).
+    max_images: keep only the first N images (sorted by name) when > 0.
+
+  Returns:
+    A list of :class:`EvalImage`.
+
+  Raises:
+    FileNotFoundError: for a missing or empty folder.
+    image_io.ImageReadError: for an unreadable image (the message names it).
+  """
+  files = image_io.list_images(folder, flag="--config.eval.data_dir/datasets")
+  if max_images > 0:
+    files = files[:max_images]
+  out = []
+  for path in files:
+    hr = imresize.modcrop(image_io.read_image(path), scale)
+    if min(hr.shape[:2]) < 2 * scale + 11:
+      raise ValueError(f"{path}: {hr.shape[:2]} is too small to score")
+    lr = imresize.imresize(hr, 1.0 / scale)
+    bicubic = imresize.imresize(lr, scale)
+    name = os.path.splitext(os.path.basename(path))[0]
+    out.append(EvalImage(name=name, hr=hr, lr=lr, bicubic=bicubic))
+  return out
+
+
+def make_sr_function(model, params, *, channels: int) -> SRFunction:
+  """Wraps a Flax SR model as a uint8-in, uint8-out function.
+
+  RGB models see the LR image in [0, 1]. Y models (``channels == 1``) see the
+  BT.601 luma in [0, 1] and their output Y is joined with the chroma of the
+  bicubic upscale, as the ESPCN work did; the result is converted back to RGB,
+  clipped and rounded, then scored like any other output.
+
+  Args:
+    model: a Flax module mapping ``[1, h, w, channels]`` to
+      ``[1, h*s, w*s, channels]``.
+    params: its parameters.
+    channels: 1 (Y) or 3 (RGB).
+
+  Returns:
+    ``sr_fn(lr, bicubic) -> uint8 [H, W, 3]``.
+  """
+
+  @jax.jit
+  def forward(params, lr_rgb, bicubic_rgb):
+    if channels == 3:
+      return model.apply({"params": params}, lr_rgb)
+    y = color.rgb_to_ycbcr(lr_rgb)[..., :1]
+    y_sr = model.apply({"params": params}, y)
+    ycbcr = color.rgb_to_ycbcr(bicubic_rgb)
+    return color.ycbcr_to_rgb(jnp.concatenate([y_sr, ycbcr[..., 1:]], -1))
+
+  def sr_fn(lr: np.ndarray, bicubic: np.ndarray) -> np.ndarray:
+    lr_f = _rgb(lr)[None].astype(np.float32) / 255.0
+    bic_f = _rgb(bicubic)[None].astype(np.float32) / 255.0
+    return metrics.to_uint8(forward(params, lr_f, bic_f))[0]
+
+  return sr_fn
+
+
+class Evaluator:
+  """Scores SR functions on fixed benchmarks; LR inputs are made once.
+
+  Attributes:
+    scale: the upscaling factor.
+    convention: ``"basicsr"`` or ``"matlab"``.
+    datasets: name -> list of :class:`EvalImage`.
+    bicubic: name -> ``{"psnr", "ssim"}`` means of the bicubic baseline.
+  """
+
+  def __init__(
+    self,
+    *,
+    scale: int,
+    data_dir: str,
+    datasets: Sequence[str],
+    convention: str = "basicsr",
+    max_images: int = 0,
+  ):
+    if convention not in metrics.CONVENTIONS:
+      raise ValueError(
+        f"--config.eval.convention={convention!r}; use one of "
+        f"{metrics.CONVENTIONS}"
+      )
+    self.scale = scale
+    self.convention = convention
+    self.datasets = {}
+    self.bicubic = {}
+    for name in datasets:
+      folder = dataset_dir(data_dir, name)
+      if not os.path.isdir(folder):
+        raise FileNotFoundError(
+          f"evaluation set {name!r}: folder {folder!r} does not exist; set "
+          "--config.eval.data_dir to the folder holding it or drop it from "
+          "--config.eval.datasets"
+        )
+      images = load_benchmark(folder, scale=scale, max_images=max_images)
+      self.datasets[name] = images
+      scores = [self._score(im.bicubic, im.hr) for im in images]
+      self.bicubic[name] = {
+        "psnr": float(np.mean([s[0] for s in scores])),
+        "ssim": float(np.mean([s[1] for s in scores])),
+      }
+
+  @classmethod
+  def from_config(cls, config) -> "Evaluator":
+    """Builds the evaluator described by ``config.eval`` and ``config.scale``."""
+    names = [n.strip() for n in config.eval.datasets.split(",") if n.strip()]
+    return cls(
+      scale=config.scale,
+      data_dir=config.eval.data_dir,
+      datasets=names,
+      convention=config.eval.convention,
+      max_images=config.eval.get("max_images", 0),
+    )
+
+  def _score(self, sr: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
+    kw = dict(crop_border=self.scale, convention=self.convention)
+    return metrics.psnr(sr, hr, **kw), metrics.ssim(sr, hr, **kw)
+
+  def run(self, sr_fn: SRFunction, *, num_figures: int = 0):
+    """Scores ``sr_fn`` on every benchmark image.
+
+    Args:
+      sr_fn: ``(lr, bicubic) -> sr`` on uint8 images.
+      num_figures: comparison figures to draw per dataset (first N images).
+
+    Returns:
+      ``(results, figs)``: ``results`` maps dataset name to
+      ``{"psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "images",
+      "per_image"}``; ``figs`` maps ``"<dataset>/<image>"`` to a uint8 figure.
+    """
+    results, figs = {}, {}
+    for name, images in self.datasets.items():
+      per_image = {}
+      for i, im in enumerate(images):
+        sr = sr_fn(im.lr, im.bicubic)
+        if sr.shape[:2] != im.hr.shape[:2]:
+          raise ValueError(
+            f"model output {sr.shape} does not match HR {im.hr.shape} for "
+            f"{name}/{im.name}: is the model's scale {self.scale}?"
+          )
+        p, s = self._score(sr, im.hr)
+        per_image[im.name] = {"psnr": p, "ssim": s}
+        if i < num_figures:
+          figs[f"{name}/{im.name}"] = figures.comparison(
+            [("bicubic", im.bicubic), ("SR", sr), ("HR", im.hr)]
+          )
+      results[name] = {
+        "psnr": float(np.mean([v["psnr"] for v in per_image.values()])),
+        "ssim": float(np.mean([v["ssim"] for v in per_image.values()])),
+        "bicubic_psnr": self.bicubic[name]["psnr"],
+        "bicubic_ssim": self.bicubic[name]["ssim"],
+        "images": len(images),
+        "per_image": per_image,
+      }
+    return results, figs
+
+
+def markdown_table(results: dict, *, model_name: str) -> str:
+  """The results as a markdown table, bicubic row first (PSNR dB / SSIM)."""
+  names = list(results)
+  lines = [
+    "| method | " + " | ".join(names) + " |",
+    "|---|" + "---|" * len(names),
+  ]
+  for label, p, s in (
+    ("bicubic", "bicubic_psnr", "bicubic_ssim"),
+    (model_name, "psnr", "ssim"),
+  ):
+    cells = [f"{results[n][p]:.3f} / {results[n][s]:.4f}" for n in names]
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def write_results(
+  workdir: str, *, label: str, scale: int, convention: str, results, figs
+) -> str:
+  """Writes ``workdir/eval/results_<label>.json`` and the figures.
+
+  The JSON is written to a temporary file and renamed, so a crash never leaves
+  a complete-looking but partial results file.
+
+  Returns:
+    The path of the JSON file.
+  """
+  out_dir = os.path.join(workdir, "eval")
+  os.makedirs(out_dir, exist_ok=True)
+  if figs:
+    fig_dir = os.path.join(out_dir, f"figures_{label}")
+    os.makedirs(fig_dir, exist_ok=True)
+    for key, fig in figs.items():
+      image_io.write_png(
+        os.path.join(fig_dir, key.replace("/", "_") + ".png"), fig
+      )
+  path = os.path.join(out_dir, f"results_{label}.json")
+  payload = {"scale": scale, "convention": convention, "datasets": results}
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(payload, f, indent=2)
+  os.replace(tmp, path)
+  logging.info("Wrote %s", path)
+  return path
+
+
+def evaluate(config, workdir: str, *, step: int | None = None) -> dict:
+  """``--mode=evaluate``: scores pretrained weights or a run's checkpoint.
+
+  With ``config.pretrained`` set, the weights file is loaded and the results
+  go to ``workdir/eval/results_pretrained.json``; otherwise the checkpoint at
+  ``step`` (default: the latest) of ``workdir`` is restored and the results go
+  to ``results_<step>.json``.
+
+  Returns:
+    The results dict as written.
+  """
+  # Imported here: the checkpoint and weight loaders pull in Orbax, which a
+  # notebook using only the Evaluator does not need.
+  from sr_jax import checkpointing, models, pretrained
+
+  model = models.create(config)
+  if config.pretrained:
+    params = pretrained.load_params(config.pretrained, config=config)
+    label = "pretrained"
+  else:
+    params, step = checkpointing.restore_params(config, workdir, step=step)
+    label = str(step)
+  evaluator = Evaluator.from_config(config)
+  sr_fn = make_sr_function(model, params, channels=config.model.channels)
+  results, figs = evaluator.run(sr_fn, num_figures=config.eval.num_figures)
+  table = markdown_table(results, model_name=f"{config.model.name} ({label})")
+  print(f"x{config.scale}, {config.eval.convention} convention:\n{table}")
+  write_results(
+    workdir,
+    label=label,
+    scale=config.scale,
+    convention=config.eval.convention,
+    results=results,
+    figs=figs,
+  )
+  return results

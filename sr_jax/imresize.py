@@ -1,0 +1,408 @@
+"""MATLAB-exact bicubic ``imresize``, in NumPy and in TensorFlow.
+
+Every published SR table builds its low-resolution inputs with MATLAB's
+``imresize(HR, 1/scale, 'bicubic')``, which antialiases when downscaling and,
+for ``uint8`` images, rounds to ``uint8`` after each of its two 1-D passes.
+PIL's, OpenCV's, TensorFlow's and JAX's bicubic resizes all give different
+pixels, and the difference is visible in PSNR (see ``shared/PROTOCOL.md``).
+This module reproduces MATLAB pixel for pixel:
+
+* cubic kernel with ``a = -0.5`` (Keys 1981);
+* when downscaling by ``s < 1`` the kernel is stretched to width ``4 / s``
+  (``s * cubic(s * d)``), which is the antialiasing;
+* output pixel ``x`` (1-based) samples the input at
+  ``u = x / s + 0.5 * (1 - 1 / s)``, with ``ceil(width) + 2`` taps starting at
+  ``floor(u - width / 2)``, weights normalised to sum to 1 per output pixel;
+* input indices outside the image are mirrored (``1..n, n..1, 1..n, ...``);
+* the output size is ``ceil(in_size * s)`` in each spatial dimension;
+* the height is resized first, then the width; ``uint8`` images are rounded
+  half away from zero and clipped to ``[0, 255]`` after *each* pass.
+
+The arithmetic below deliberately follows MATLAB's order of floating-point
+operations (``u`` in 1-based coordinates, the ``s *`` factor kept before
+normalising, sums accumulated tap by tap in order) so that values exactly on a
+rounding boundary land on the same side as MATLAB's. The NumPy and TensorFlow
+versions perform the same IEEE float64 operations in the same order, so they
+agree bit for bit.
+
+Float inputs (``float32``/``float64``) go through the same float64 math
+without any rounding or clipping, and come back in the input's dtype.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+# Support of the (unstretched) cubic kernel.
+KERNEL_WIDTH = 4.0
+
+_FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def cubic(x: np.ndarray) -> np.ndarray:
+  """Keys' cubic convolution kernel with ``a = -0.5`` (MATLAB's ``cubic``).
+
+  Args:
+    x: distances, any shape; converted to float64.
+
+  Returns:
+    Kernel values, float64, same shape as ``x``.
+  """
+  absx = np.abs(np.asarray(x, dtype=np.float64))
+  # Explicit products rather than ``**``: the TF twin below must perform the
+  # very same float operations to stay bit-identical.
+  absx2 = absx * absx
+  absx3 = absx2 * absx
+  inner = (1.5 * absx3 - 2.5 * absx2 + 1.0) * (absx <= 1.0)
+  outer = (-0.5 * absx3 + 2.5 * absx2 - 4.0 * absx + 2.0) * (
+    (absx > 1.0) & (absx <= 2.0)
+  )
+  return inner + outer
+
+
+def _check_scale(scale: float) -> float:
+  """Returns ``scale`` as a Python float or raises ``ValueError``."""
+  if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+    raise ValueError(
+      f"imresize: scale must be a positive finite real number, got {scale!r}"
+    )
+  scale = float(scale)
+  if not math.isfinite(scale) or scale <= 0.0:
+    raise ValueError(
+      f"imresize: scale must be a positive finite real number, got {scale!r}"
+    )
+  return scale
+
+
+def output_size(in_size: int, scale: float) -> int:
+  """MATLAB's output length for one dimension: ``ceil(in_size * scale)``.
+
+  Args:
+    in_size: input length.
+    scale: resize factor (> 0).
+
+  Returns:
+    The output length.
+  """
+  return math.ceil(in_size * _check_scale(scale))
+
+
+def _kernel_geometry(scale: float) -> tuple[float, int, bool]:
+  """Returns ``(width, num_taps, antialias)`` for a resize factor."""
+  antialias = scale < 1.0
+  width = KERNEL_WIDTH / scale if antialias else KERNEL_WIDTH
+  return width, math.ceil(width) + 2, antialias
+
+
+def _mirror_indices(indices, in_size, xp):
+  """Maps 0-based indices onto ``[0, in_size)`` by symmetric reflection.
+
+  The period is ``2 * in_size``: ``0..n-1`` followed by ``n-1..0``, i.e. the
+  edge sample is repeated, as in MATLAB's ``[1:n, n:-1:1]`` lookup table.
+  """
+  period = 2 * in_size
+  if xp is np:
+    m = np.mod(indices, period)
+    return np.where(m < in_size, m, period - 1 - m)
+  m = tf.math.floormod(indices, period)
+  return tf.where(m < in_size, m, period - 1 - m)
+
+
+def resize_weights(
+  in_size: int, out_size: int, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+  """The taps and weights of one 1-D MATLAB bicubic resize.
+
+  Output pixel ``i`` (0-based) is ``sum_k weights[i, k] * in[indices[i, k]]``.
+  Zero-weight taps are kept (MATLAB drops all-zero columns, which does not
+  change any sum), so every row has ``P = ceil(width) + 2`` taps.
+
+  Args:
+    in_size: input length (> 0).
+    out_size: output length (> 0); usually :func:`output_size`.
+    scale: the resize factor (> 0); ``< 1`` downscales with antialiasing.
+
+  Returns:
+    ``(indices, weights)``: ``int64 [out_size, P]`` 0-based input indices,
+    already mirrored into ``[0, in_size)``, and ``float64 [out_size, P]``
+    weights, each row summing to 1 (up to rounding).
+
+  Raises:
+    ValueError: for a non-positive size or a bad scale.
+  """
+  scale = _check_scale(scale)
+  if in_size <= 0 or out_size <= 0:
+    raise ValueError(
+      f"resize_weights: sizes must be positive, got in_size={in_size}, "
+      f"out_size={out_size}"
+    )
+  width, num_taps, antialias = _kernel_geometry(scale)
+  x = np.arange(1, out_size + 1, dtype=np.float64)
+  u = x / scale + 0.5 * (1.0 - 1.0 / scale)
+  left = np.floor(u - width / 2.0)
+  # 1-based tap positions, as floats, so that ``u - taps`` rounds like MATLAB.
+  taps = left[:, None] + np.arange(num_taps, dtype=np.float64)[None, :]
+  dist = u[:, None] - taps
+  if antialias:
+    weights = scale * cubic(scale * dist)
+  else:
+    weights = cubic(dist)
+  total = weights[:, 0]
+  for k in range(1, num_taps):
+    total = total + weights[:, k]
+  weights = weights / total[:, None]
+  indices = _mirror_indices(taps.astype(np.int64) - 1, in_size, np)
+  return indices, weights
+
+
+def round_half_away_from_zero(x: np.ndarray) -> np.ndarray:
+  """Rounds like MATLAB's ``round``: halves go away from zero.
+
+  ``np.round`` rounds halves to even, and ``floor(x + 0.5)`` is wrong for
+  ``0.49999999999999994`` (the addition rounds up to 1.0); ``x - floor(x)`` is
+  always exact, so comparing it with 0.5 is not.
+
+  Args:
+    x: float array.
+
+  Returns:
+    The rounded values, same dtype.
+  """
+  a = np.abs(x)
+  fl = np.floor(a)
+  return np.sign(x) * (fl + (a - fl >= 0.5))
+
+
+def _resize_axis_np(
+  x: np.ndarray, axis: int, scale: float, quantize: bool
+) -> np.ndarray:
+  """One 1-D resize of a float64 array along ``axis``."""
+  in_size = x.shape[axis]
+  indices, weights = resize_weights(in_size, output_size(in_size, scale), scale)
+  bshape = [1] * x.ndim
+  bshape[axis] = -1
+  # Tap by tap, in order: the same summation order as MATLAB's resize mex and
+  # as the TF version, and only one gathered slab in memory at a time.
+  acc = None
+  for k in range(indices.shape[1]):
+    term = np.take(x, indices[:, k], axis=axis) * weights[:, k].reshape(bshape)
+    acc = term if acc is None else acc + term
+  if quantize:
+    acc = np.clip(round_half_away_from_zero(acc), 0.0, 255.0)
+  return acc
+
+
+def imresize(image: np.ndarray, scale: float) -> np.ndarray:
+  """MATLAB ``imresize(image, scale, 'bicubic')`` (antialiased), exactly.
+
+  Args:
+    image: ``[H, W]`` or ``[H, W, C]``, ``uint8``, ``float32`` or ``float64``.
+    scale: resize factor (> 0), the same for both spatial dimensions; e.g.
+      ``1 / 3`` for the x3 SR low-resolution input.
+
+  Returns:
+    ``[ceil(H * scale), ceil(W * scale)(, C)]``. ``uint8`` input gives
+    ``uint8`` output, rounded half away from zero and clipped after each
+    pass like MATLAB. Float input is resized in float64 without rounding or
+    clipping (cubic overshoot can leave the input's range) and returned in
+    its own dtype.
+
+  Raises:
+    ValueError: for a non-positive or non-finite scale, an image that is not
+      2-D or 3-D, or an empty image.
+    TypeError: for dtypes other than ``uint8``, ``float32``, ``float64``.
+  """
+  scale = _check_scale(scale)
+  image = np.asarray(image)
+  if image.ndim not in (2, 3):
+    raise ValueError(
+      "imresize: expected an [H, W] or [H, W, C] image, got shape "
+      f"{image.shape}"
+    )
+  if image.shape[0] == 0 or image.shape[1] == 0:
+    raise ValueError(f"imresize: empty image of shape {image.shape}")
+  if image.dtype == np.uint8:
+    quantize = True
+  elif image.dtype in _FLOAT_DTYPES:
+    quantize = False
+  else:
+    raise TypeError(
+      f"imresize: expected uint8, float32 or float64 image, got {image.dtype}"
+    )
+  x = image.astype(np.float64)
+  # Height first: MATLAB orders the passes by scale, and a tie keeps dim 1
+  # (rows) first.
+  x = _resize_axis_np(x, 0, scale, quantize)
+  x = _resize_axis_np(x, 1, scale, quantize)
+  return x.astype(image.dtype)
+
+
+def modcrop(image: np.ndarray, scale: int) -> np.ndarray:
+  """Crops height and width down to multiples of ``scale``, top-left anchored.
+
+  Args:
+    image: ``[H, W, ...]`` array.
+    scale: positive integer.
+
+  Returns:
+    ``image[:H - H % scale, :W - W % scale]`` (a view).
+
+  Raises:
+    ValueError: if ``scale`` is not a positive integer or ``image`` has fewer
+      than 2 dimensions.
+  """
+  if (
+    isinstance(scale, bool)
+    or not isinstance(scale, numbers.Integral)
+    or scale < 1
+  ):
+    raise ValueError(
+      f"modcrop: scale must be a positive integer, got {scale!r}"
+    )
+  image = np.asarray(image)
+  if image.ndim < 2:
+    raise ValueError(
+      f"modcrop: expected an [H, W, ...] image, got shape {image.shape}"
+    )
+  h, w = image.shape[:2]
+  return image[: h - h % scale, : w - w % scale]
+
+
+# TensorFlow twin. Each function mirrors its NumPy counterpart operation for
+# operation; keep them in step.
+
+
+def _cubic_tf(x: tf.Tensor) -> tf.Tensor:
+  """:func:`cubic` in TF ops, float64."""
+  absx = tf.abs(x)
+  absx2 = absx * absx
+  absx3 = absx2 * absx
+  inner = (1.5 * absx3 - 2.5 * absx2 + 1.0) * tf.cast(absx <= 1.0, tf.float64)
+  outer = (-0.5 * absx3 + 2.5 * absx2 - 4.0 * absx + 2.0) * tf.cast(
+    tf.logical_and(absx > 1.0, absx <= 2.0), tf.float64
+  )
+  return inner + outer
+
+
+def _output_size_tf(in_size: tf.Tensor, scale: float) -> tf.Tensor:
+  """:func:`output_size` for a scalar int32 tensor."""
+  out = tf.math.ceil(tf.cast(in_size, tf.float64) * scale)
+  return tf.cast(out, tf.int32)
+
+
+def _resize_weights_tf(
+  in_size: tf.Tensor, out_size: tf.Tensor, scale: float
+) -> tuple[tf.Tensor, tf.Tensor]:
+  """:func:`resize_weights` with TF ops; sizes may be dynamic scalars.
+
+  The number of taps depends on ``scale`` only, so it stays static.
+  """
+  width, num_taps, antialias = _kernel_geometry(scale)
+  x = tf.cast(tf.range(1, out_size + 1), tf.float64)
+  u = x / scale + 0.5 * (1.0 - 1.0 / scale)
+  left = tf.floor(u - width / 2.0)
+  taps = left[:, None] + tf.range(num_taps, dtype=tf.float64)[None, :]
+  dist = u[:, None] - taps
+  if antialias:
+    weights = scale * _cubic_tf(scale * dist)
+  else:
+    weights = _cubic_tf(dist)
+  total = weights[:, 0]
+  for k in range(1, num_taps):
+    total = total + weights[:, k]
+  weights = weights / total[:, None]
+  indices = _mirror_indices(tf.cast(taps, tf.int32) - 1, in_size, tf)
+  return indices, weights
+
+
+def _round_half_away_from_zero_tf(x: tf.Tensor) -> tf.Tensor:
+  """:func:`round_half_away_from_zero` in TF ops."""
+  a = tf.abs(x)
+  fl = tf.floor(a)
+  return tf.sign(x) * (fl + tf.cast(a - fl >= 0.5, x.dtype))
+
+
+def _resize_axis_tf(
+  x: tf.Tensor, axis: int, scale: float, quantize: bool
+) -> tf.Tensor:
+  """One 1-D resize of a float64 ``[H, W, C]`` tensor along ``axis``."""
+  in_size = tf.shape(x)[axis]
+  indices, weights = _resize_weights_tf(
+    in_size, _output_size_tf(in_size, scale), scale
+  )
+  bshape = [1, 1, 1]
+  bshape[axis] = -1
+  acc = None
+  for k in range(indices.shape[1]):
+    term = tf.gather(x, indices[:, k], axis=axis) * tf.reshape(
+      weights[:, k], bshape
+    )
+    acc = term if acc is None else acc + term
+  if quantize:
+    acc = tf.clip_by_value(_round_half_away_from_zero_tf(acc), 0.0, 255.0)
+  return acc
+
+
+def imresize_tf(image: tf.Tensor, scale: float) -> tf.Tensor:
+  """:func:`imresize` in TensorFlow ops, for ``tf.data`` pipelines.
+
+  Works eagerly and in graph mode (``tf.function``, ``Dataset.map``), with
+  height and width unknown until run time; the rank must be static. Gives the
+  same pixels as :func:`imresize` bit for bit.
+
+  Args:
+    image: ``[H, W, C]`` or ``[H, W]`` tensor, ``uint8``, ``float32`` or
+      ``float64``.
+    scale: resize factor (> 0), a Python number (it fixes the number of taps,
+      hence the graph).
+
+  Returns:
+    ``[ceil(H * scale), ceil(W * scale)(, C)]`` in the input's dtype; ``uint8``
+    is rounded half away from zero and clipped after each pass, floats are
+    not rounded. Static output dimensions are set where the input's are known.
+
+  Raises:
+    ValueError: for a bad scale or a rank other than 2 or 3.
+    TypeError: for an unsupported dtype.
+  """
+  scale = _check_scale(scale)
+  image = tf.convert_to_tensor(image)
+  rank = image.shape.rank
+  if rank not in (2, 3):
+    raise ValueError(
+      "imresize_tf: expected an [H, W] or [H, W, C] image of static rank, got "
+      f"shape {image.shape}"
+    )
+  dtype = image.dtype
+  if dtype == tf.uint8:
+    quantize = True
+  elif dtype in (tf.float32, tf.float64):
+    quantize = False
+  else:
+    raise TypeError(
+      f"imresize_tf: expected uint8, float32 or float64 image, got {dtype.name}"
+    )
+  x = tf.cast(image, tf.float64)
+  if rank == 2:
+    x = x[:, :, None]
+  # A zero-sized dimension would make the mirror's modulus zero.
+  with tf.control_dependencies(
+    [
+      tf.debugging.assert_positive(
+        tf.shape(x)[:2], message="imresize_tf: empty image"
+      )
+    ]
+  ):
+    x = tf.identity(x)
+  x = _resize_axis_tf(x, 0, scale, quantize)
+  x = _resize_axis_tf(x, 1, scale, quantize)
+  if rank == 2:
+    x = x[:, :, 0]
+  out = tf.cast(x, dtype)
+  static = [
+    None if d is None else output_size(d, scale) for d in image.shape[:2]
+  ]
+  out.set_shape(static + image.shape.as_list()[2:])
+  return out

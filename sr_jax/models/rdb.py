@@ -1,0 +1,260 @@
+"""Residual Dense Blocks: RDN (Zhang et al., CVPR 2018) and ESPCN-RDB.
+
+Notation follows the RDN paper (arXiv 1802.08797): ``G0`` is the trunk width
+(``width``), ``D`` (here ``num_blocks``) the number of residual dense blocks,
+``C`` (``num_layers``) the convolutions inside a block and ``G``
+(``growth``) the growth rate of each of them.
+
+All modules take NHWC images in [0, 1], never clip, compute in ``dtype`` with
+float32 parameters, and return float32.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from sr_jax.models.pixel_shuffle import pixel_shuffle
+
+# PyTorch's default Conv2d initialisation, which the official RDN code trains
+# with: kaiming_uniform(a=sqrt(5)) is U(-b, b) with b = 1 / sqrt(fan_in), i.e.
+# variance 1 / (3 * fan_in).
+_KERNEL_INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def _conv(features: int, kernel: int, *, dtype: Any, name: str) -> nn.Conv:
+  """A square 'SAME' convolution with bias and float32 parameters."""
+  return nn.Conv(
+    features,
+    (kernel, kernel),
+    padding="SAME",
+    use_bias=True,
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    kernel_init=_KERNEL_INIT,
+    name=name,
+  )
+
+
+def _check_channels(model: str, x: jnp.ndarray, channels: int) -> None:
+  # The first convolution would silently adapt to any input width, so a
+  # Y-vs-RGB mix-up would only show up later as a shape error in the loss.
+  if x.ndim != 4 or x.shape[-1] != channels:
+    raise ValueError(
+      f"{model}: expected [B, H, W, {channels}] input, got {x.shape}"
+    )
+
+
+class ResidualDenseBlock(nn.Module):
+  """One residual dense block (RDN, Sec. 3.2).
+
+  ``C`` 3x3 convolutions with ``G`` outputs and ReLU; layer ``c`` sees the
+  concatenation of the block input and the outputs of layers ``1 .. c-1``.
+  A 1x1 local feature fusion (``lff``) maps the concatenation of all of them
+  (``G0 + C * G`` channels) back to ``G0``, and the block input is added
+  (local residual learning). Layers are named ``conv0`` ... and ``lff``.
+
+  Parameters: ``sum_{c<C} (9 (G0 + c G) G + G) + (G0 + C G) G0 + G0``.
+
+  Attributes:
+    growth: ``G``, output channels of each dense convolution.
+    num_layers: ``C``, number of dense convolutions.
+    dtype: compute dtype; parameters are always stored in float32.
+  """
+
+  growth: int = 64
+  num_layers: int = 8
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    """Applies the block.
+
+    Args:
+      x: ``[B, H, W, G0]`` features.
+
+    Returns:
+      ``[B, H, W, G0]`` features, in the promoted dtype of ``x`` and
+      ``dtype``.
+    """
+    features = [x]
+    for c in range(self.num_layers):
+      inputs = jnp.concatenate(features, axis=-1) if c else x
+      y = _conv(self.growth, 3, dtype=self.dtype, name=f"conv{c}")(inputs)
+      features.append(nn.relu(y))
+    fused = _conv(x.shape[-1], 1, dtype=self.dtype, name="lff")(
+      jnp.concatenate(features, axis=-1)
+    )
+    return fused + x
+
+
+def _dense_trunk(
+  f_1: jnp.ndarray,
+  f_0: jnp.ndarray,
+  *,
+  num_blocks: int,
+  num_layers: int,
+  growth: int,
+  dtype: Any,
+) -> jnp.ndarray:
+  """RDN's D residual dense blocks, global feature fusion and residual.
+
+  Must be called from inside a compact module; the layers it creates
+  (``rdb0`` ..., ``gff1`` (1x1), ``gff2`` (3x3)) belong to that module.
+
+  Args:
+    f_1: ``[B, H, W, G0]``, the first shallow feature map (``F_{-1}``),
+      added back after fusion (global residual learning).
+    f_0: ``[B, H, W, G0]``, the second shallow feature map (``F_0``), input
+      to the first block.
+    num_blocks: ``D``.
+    num_layers: ``C``.
+    growth: ``G``.
+    dtype: compute dtype.
+
+  Returns:
+    ``[B, H, W, G0]`` dense features ``F_DF = GFF(F_1 .. F_D) + F_{-1}``.
+  """
+  width = f_1.shape[-1]
+  h = f_0
+  block_outputs = []
+  for d in range(num_blocks):
+    h = ResidualDenseBlock(
+      growth=growth, num_layers=num_layers, dtype=dtype, name=f"rdb{d}"
+    )(h)
+    block_outputs.append(h)
+  g = _conv(width, 1, dtype=dtype, name="gff1")(
+    jnp.concatenate(block_outputs, axis=-1)
+  )
+  g = _conv(width, 3, dtype=dtype, name="gff2")(g)
+  return g + f_1
+
+
+class ESPCNRDB(nn.Module):
+  """ESPCN with residual dense blocks between its convolutions and upsampler.
+
+  Layers, all at low resolution until the final pixel shuffle:
+
+    sfe1     conv 5x5 -> G0, ReLU        (ESPCN's first layer; F_{-1})
+    sfe2     conv 3x3 -> G0, no act.     (RDN's second shallow conv; F_0)
+    rdb0..   D residual dense blocks (C convs of growth G each)
+    gff1     conv 1x1 -> G0 on the concatenated D block outputs
+    gff2     conv 3x3 -> G0, then + F_{-1} (global residual, as in RDN)
+    subpixel conv 3x3 -> channels * r^2, then pixel_shuffle(r)
+
+  ``F_{-1}`` is taken after ``sfe1``'s ReLU, i.e. the tensor ``sfe2`` reads.
+  As in RDN, no activation precedes the sub-pixel convolution.
+
+  Attributes:
+    scale: upscale factor ``r`` (any positive integer: one pixel shuffle).
+    channels: image channels in and out (1 for Y, 3 for RGB).
+    width: ``G0``, trunk width.
+    num_blocks: ``D``, number of residual dense blocks.
+    num_layers: ``C``, convolutions per block.
+    growth: ``G``, growth rate.
+    dtype: compute dtype; parameters are always stored in float32.
+  """
+
+  scale: int
+  channels: int = 1
+  width: int = 64
+  num_blocks: int = 4
+  num_layers: int = 4
+  growth: int = 32
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    """Upscales a low-resolution batch.
+
+    Args:
+      x: ``[B, H, W, channels]`` low-resolution images in [0, 1].
+
+    Returns:
+      ``[B, H * scale, W * scale, channels]`` float32 predictions (not
+      clipped).
+    """
+    _check_channels("ESPCNRDB", x, self.channels)
+    r = self.scale
+    f_1 = nn.relu(_conv(self.width, 5, dtype=self.dtype, name="sfe1")(x))
+    f_0 = _conv(self.width, 3, dtype=self.dtype, name="sfe2")(f_1)
+    h = _dense_trunk(
+      f_1,
+      f_0,
+      num_blocks=self.num_blocks,
+      num_layers=self.num_layers,
+      growth=self.growth,
+      dtype=self.dtype,
+    )
+    h = _conv(self.channels * r * r, 3, dtype=self.dtype, name="subpixel")(h)
+    return pixel_shuffle(h, r).astype(jnp.float32)
+
+
+class RDN(nn.Module):
+  """Residual Dense Network (Zhang et al., CVPR 2018).
+
+  Layers:
+
+    sfe1, sfe2   two 3x3 convs -> G0 (no activation); F_{-1}, F_0
+    rdb0..       D residual dense blocks
+    gff1, gff2   1x1 then 3x3 conv -> G0 on the concatenated block outputs,
+                 then + F_{-1}
+    up1 (, up2)  UPNet: for x2 / x3 one 3x3 conv -> G0 * r^2 and
+                 pixel_shuffle(r); for x4 two such x2 stages
+    output       3x3 conv -> channels
+
+  UPNet uses ``G0`` on both sides of every shuffle, as the official code
+  does with its default ``G0 == G``.
+
+  Attributes:
+    scale: 2, 3 or 4.
+    channels: image channels in and out (3 for RGB, 1 for Y).
+    width: ``G0``.
+    num_blocks: ``D``.
+    num_layers: ``C``.
+    growth: ``G``.
+    dtype: compute dtype; parameters are always stored in float32.
+  """
+
+  scale: int
+  channels: int = 3
+  width: int = 64
+  num_blocks: int = 16
+  num_layers: int = 8
+  growth: int = 64
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    """Upscales a low-resolution batch.
+
+    Args:
+      x: ``[B, H, W, channels]`` low-resolution images in [0, 1].
+
+    Returns:
+      ``[B, H * scale, W * scale, channels]`` float32 predictions (not
+      clipped).
+
+    Raises:
+      ValueError: if ``scale`` is not 2, 3 or 4, or on a channel mismatch.
+    """
+    if self.scale not in (2, 3, 4):
+      raise ValueError(f"RDN: scale must be 2, 3 or 4, got {self.scale}")
+    _check_channels("RDN", x, self.channels)
+    g0 = self.width
+    f_1 = _conv(g0, 3, dtype=self.dtype, name="sfe1")(x)
+    f_0 = _conv(g0, 3, dtype=self.dtype, name="sfe2")(f_1)
+    h = _dense_trunk(
+      f_1,
+      f_0,
+      num_blocks=self.num_blocks,
+      num_layers=self.num_layers,
+      growth=self.growth,
+      dtype=self.dtype,
+    )
+    stages = (2, 2) if self.scale == 4 else (self.scale,)
+    for i, r in enumerate(stages):
+      h = _conv(g0 * r * r, 3, dtype=self.dtype, name=f"up{i + 1}")(h)
+      h = pixel_shuffle(h, r)
+    h = _conv(self.channels, 3, dtype=self.dtype, name="output")(h)
+    return h.astype(jnp.float32)

@@ -1,0 +1,125 @@
+"""Tests for sr_jax/evaluate.py: tables, result files and bad input."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from conftest import REPO_DATA, require_shared
+
+from configs import imdn_x3
+from sr_jax import evaluate, image_io
+
+SET5 = os.path.join(REPO_DATA, "eval", "Set5")
+
+
+def _small_set(tmp_path, n=2):
+  folder = tmp_path / "Small"
+  folder.mkdir()
+  for name in sorted(os.listdir(SET5))[:n]:
+    shutil.copy(os.path.join(SET5, name), folder / name)
+  return folder
+
+
+def test_bicubic_as_model_scores_like_bicubic(tmp_path):
+  _small_set(tmp_path)
+  ev = evaluate.Evaluator(scale=3, data_dir=str(tmp_path), datasets=["Small"])
+  results, figs = ev.run(lambda lr, bic: evaluate._rgb(bic), num_figures=1)
+  r = results["Small"]
+  assert r["images"] == 2
+  assert r["psnr"] == pytest.approx(r["bicubic_psnr"], abs=1e-9)
+  assert r["ssim"] == pytest.approx(r["bicubic_ssim"], abs=1e-9)
+  assert 25 < r["psnr"] < 40
+  (key,) = figs
+  fig = figs[key]
+  im = ev.datasets["Small"][0]
+  assert fig.dtype == np.uint8 and fig.shape[1] > 3 * im.hr.shape[1]
+
+
+def test_lr_is_exact_imresize_of_modcropped_hr(tmp_path):
+  _small_set(tmp_path, n=1)
+  ev = evaluate.Evaluator(scale=4, data_dir=str(tmp_path), datasets=["Small"])
+  im = ev.datasets["Small"][0]
+  assert im.hr.shape[0] % 4 == 0 and im.hr.shape[1] % 4 == 0
+  assert im.lr.shape[0] * 4 == im.hr.shape[0]
+  assert im.bicubic.shape == im.hr.shape
+
+
+def test_missing_dataset_folder_names_it_and_the_flag(tmp_path):
+  with pytest.raises(FileNotFoundError, match=r"Nope.*--config\.eval"):
+    evaluate.Evaluator(scale=3, data_dir=str(tmp_path), datasets=["Nope"])
+
+
+def test_corrupt_image_names_the_file(tmp_path):
+  folder = _small_set(tmp_path, n=1)
+  data = open(os.path.join(SET5, "bird.png"), "rb").read()
+  (folder / "zz_truncated.png").write_bytes(data[: len(data) // 2])
+  with pytest.raises(image_io.ImageReadError, match="zz_truncated.png"):
+    evaluate.Evaluator(scale=3, data_dir=str(tmp_path), datasets=["Small"])
+  (folder / "zz_truncated.png").write_bytes(b"not an image at all")
+  with pytest.raises(image_io.ImageReadError, match="zz_truncated.png"):
+    evaluate.Evaluator(scale=3, data_dir=str(tmp_path), datasets=["Small"])
+
+
+def test_markdown_table_has_bicubic_and_model_rows():
+  results = {
+    "Set5": {"psnr": 31.0, "ssim": 0.9, "bicubic_psnr": 30.4,
+             "bicubic_ssim": 0.87},
+  }  # fmt: skip
+  table = evaluate.markdown_table(results, model_name="m")
+  assert "| bicubic | 30.400 / 0.8700 |" in table
+  assert "| m | 31.000 / 0.9000 |" in table
+
+
+def _imdn_config(scale, tmp_path, datasets="Set5"):
+  config = imdn_x3.get_config()
+  config.scale = scale
+  config.eval.datasets = datasets
+  config.eval.num_figures = 1
+  config.pretrained = os.path.join(
+    require_shared("peers", "imdn"), f"IMDN_x{scale}.npz"
+  )
+  return config
+
+
+@pytest.mark.parametrize(
+  "scale,datasets,expected",
+  [
+    (3, "Set5,Set14", {"Set5": 34.36, "Set14": 30.32}),
+    (2, "Set5", {"Set5": 38.00}),
+    (4, "Set5", {"Set5": 32.21}),
+  ],
+)
+def test_official_imdn_reproduces_published_psnr(
+  tmp_path, scale, datasets, expected
+):
+  config = _imdn_config(scale, tmp_path, datasets)
+  evaluate.evaluate(config, str(tmp_path))
+  with open(tmp_path / "eval" / "results_pretrained.json") as f:
+    payload = json.load(f)
+  assert payload["scale"] == scale
+  for name, psnr in expected.items():
+    r = payload["datasets"][name]
+    assert abs(r["psnr"] - psnr) <= 0.01, (name, r["psnr"])
+    assert r["psnr"] > r["bicubic_psnr"] + 2
+  if scale == 3:
+    assert abs(payload["datasets"]["Set5"]["ssim"] - 0.9270) <= 0.0002
+    assert abs(payload["datasets"]["Set14"]["ssim"] - 0.8417) <= 0.0002
+  figs = os.listdir(tmp_path / "eval" / "figures_pretrained")
+  assert "Set5_baby.png" in figs
+
+
+def test_weights_of_another_scale_fail_cleanly(tmp_path):
+  config = _imdn_config(3, tmp_path)
+  config.pretrained = config.pretrained.replace("x3", "x2")
+  with pytest.raises(ValueError, match="x2"):
+    evaluate.evaluate(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / "eval" / "results_pretrained.json")
+
+
+def test_bad_dataset_leaves_no_results_file(tmp_path):
+  config = _imdn_config(3, tmp_path, datasets="Set5,DoesNotExist")
+  with pytest.raises(FileNotFoundError, match="DoesNotExist"):
+    evaluate.evaluate(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / "eval" / "results_pretrained.json")

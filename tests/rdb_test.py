@@ -1,0 +1,211 @@
+"""Tests for sr_jax.models.rdb: ResidualDenseBlock, ESPCNRDB and RDN."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sr_jax.models import count_params
+from sr_jax.models.rdb import ESPCNRDB, RDN, ResidualDenseBlock
+
+# Small enough that apply runs op by op in milliseconds on CPU.
+_TINY = dict(width=8, num_blocks=2, num_layers=2, growth=4)
+
+# Only traced (eval_shape) or used by the real-init test, whose RBG generator
+# compiles much faster on CPU than the default threefry.
+_KEY = jax.random.key(0, impl="rbg")
+
+
+def _abstract_params(model, channels):
+  x = jax.ShapeDtypeStruct((1, 8, 8, channels), jnp.float32)
+  return jax.eval_shape(model.init, _KEY, x)["params"]
+
+
+def _init(model, x, *, seed=0):
+  """Random float32 variables for ``model``, drawn with numpy.
+
+  Compiling JAX's RNG takes seconds per parameter shape on a small CPU, which
+  would dominate the suite; the structure still comes from ``model.init``.
+  """
+  abstract = jax.eval_shape(model.init, _KEY, x)
+  rng = np.random.default_rng(seed)
+
+  def fill(leaf):
+    if len(leaf.shape) == 1:  # bias
+      return jnp.asarray(rng.uniform(-0.1, 0.1, leaf.shape), leaf.dtype)
+    bound = 1.0 / math.sqrt(math.prod(leaf.shape[:-1]))
+    return jnp.asarray(rng.uniform(-bound, bound, leaf.shape), leaf.dtype)
+
+  return jax.tree.map(fill, abstract)
+
+
+def _uniform(shape, seed=1):
+  return jnp.asarray(np.random.default_rng(seed).uniform(size=shape))
+
+
+def _conv(k, c_in, c_out):
+  return k * k * c_in * c_out + c_out
+
+
+def _rdb_count(g0, c, g):
+  dense = sum(_conv(3, g0 + i * g, g) for i in range(c))
+  return dense + _conv(1, g0 + c * g, g0)
+
+
+def _espcn_rdb_count(channels, scale, g0, d, c, g):
+  return (
+    _conv(5, channels, g0)  # sfe1
+    + _conv(3, g0, g0)  # sfe2
+    + d * _rdb_count(g0, c, g)
+    + _conv(1, d * g0, g0)  # gff1
+    + _conv(3, g0, g0)  # gff2
+    + _conv(3, g0, channels * scale**2)  # subpixel
+  )
+
+
+def _rdn_count(channels, scale, g0, d, c, g):
+  if scale == 4:
+    upnet = 2 * _conv(3, g0, g0 * 4)
+  else:
+    upnet = _conv(3, g0, g0 * scale**2)
+  return (
+    _conv(3, channels, g0)
+    + _conv(3, g0, g0)
+    + d * _rdb_count(g0, c, g)
+    + _conv(1, d * g0, g0)
+    + _conv(3, g0, g0)
+    + upnet
+    + _conv(3, g0, channels)
+  )
+
+
+def test_rdb_shape_and_param_count():
+  block = ResidualDenseBlock(growth=4, num_layers=3)
+  x = _uniform((2, 5, 4, 6))
+  variables = _init(block, x)
+  assert block.apply(variables, x).shape == (2, 5, 4, 6)
+  assert count_params(variables) == _rdb_count(6, 3, 4)
+  # Layer c reads the block input and the c previous outputs.
+  kernels = [variables["params"][f"conv{c}"]["kernel"] for c in range(3)]
+  assert [k.shape[2] for k in kernels] == [6, 10, 14]
+  assert variables["params"]["lff"]["kernel"].shape == (1, 1, 18, 6)
+
+
+def test_rdb_is_identity_when_fusion_is_zero():
+  block = ResidualDenseBlock(growth=4, num_layers=3)
+  x = _uniform((1, 5, 4, 6)) - 0.5
+  variables = _init(block, x)
+  lff = variables["params"]["lff"]
+  variables["params"]["lff"] = jax.tree.map(jnp.zeros_like, lff)
+  np.testing.assert_array_equal(block.apply(variables, x), x)
+
+
+@pytest.mark.parametrize(
+  "kwargs, expected",
+  [
+    # The x3 Y-channel configurations we train.
+    (dict(width=64, num_blocks=4, num_layers=4, growth=32), 663_177),
+    (dict(width=64, num_blocks=6, num_layers=6, growth=32), 1_698_185),
+  ],
+)
+def test_espcn_rdb_param_count(kwargs, expected):
+  params = _abstract_params(ESPCNRDB(scale=3, channels=1, **kwargs), 1)
+  assert count_params(params) == expected
+  assert expected == _espcn_rdb_count(
+    1,
+    3,
+    kwargs["width"],
+    kwargs["num_blocks"],
+    kwargs["num_layers"],
+    kwargs["growth"],
+  )
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_espcn_rdb_shapes(scale, channels):
+  model = ESPCNRDB(scale=scale, channels=channels, **_TINY)
+  x = jnp.full((2, 5, 4, channels), 0.5)
+  variables = _init(model, x)
+  y = model.apply(variables, x)
+  assert y.shape == (2, 5 * scale, 4 * scale, channels)
+  assert y.dtype == jnp.float32
+  assert count_params(variables) == _espcn_rdb_count(
+    channels, scale, 8, 2, 2, 4
+  )
+  params = variables["params"]
+  assert params["sfe1"]["kernel"].shape == (5, 5, channels, 8)
+  assert params["sfe2"]["kernel"].shape == (3, 3, 8, 8)
+
+
+def test_espcn_rdb_global_residual_bypasses_blocks():
+  # With gff2 zeroed the trunk reduces to F_{-1} (sfe1's output), so the
+  # blocks' parameters must not matter.
+  model = ESPCNRDB(scale=2, **_TINY)
+  x = _uniform((1, 5, 4, 1))
+  variables = _init(model, x)
+  params = variables["params"]
+  params["gff2"] = jax.tree.map(jnp.zeros_like, params["gff2"])
+  y = model.apply(variables, x)
+  params["rdb0"] = jax.tree.map(lambda p: p + 1.0, params["rdb0"])
+  np.testing.assert_array_equal(model.apply(variables, x), y)
+
+
+def test_rdn_x3_paper_size_param_count():
+  params = _abstract_params(RDN(scale=3), 3)
+  n = count_params(params)
+  assert n == 22_308_035
+  assert n == _rdn_count(3, 3, 64, 16, 8, 64)
+  assert 22e6 < n < 22.5e6  # the paper's "about 22M"
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_rdn_shapes_and_upnet(scale):
+  model = RDN(scale=scale, **_TINY)
+  x = jnp.full((1, 4, 5, 3), 0.5)
+  variables = _init(model, x)
+  y = model.apply(variables, x)
+  assert y.shape == (1, 4 * scale, 5 * scale, 3)
+  assert y.dtype == jnp.float32
+  assert count_params(variables) == _rdn_count(3, scale, 8, 2, 2, 4)
+  expected_up = ["up1", "up2"] if scale == 4 else ["up1"]
+  assert sorted(k for k in variables["params"] if k.startswith("up")) == (
+    expected_up
+  )
+
+
+def test_rdn_rejects_unsupported_scale():
+  with pytest.raises(ValueError, match="scale"):
+    _abstract_params(RDN(scale=5, **_TINY), 3)
+
+
+def test_channel_mismatch_raises():
+  with pytest.raises(ValueError, match="expected"):
+    _abstract_params(ESPCNRDB(scale=2, channels=1, **_TINY), 3)
+
+
+@pytest.mark.parametrize("cls", [ESPCNRDB, RDN])
+def test_real_init_is_float32_and_finite(cls):
+  model = cls(scale=2, channels=3, **_TINY)
+  variables = jax.jit(model.init)(_KEY, jnp.zeros((1, 4, 4, 3)))
+  for leaf in jax.tree.leaves(variables):
+    assert leaf.dtype == jnp.float32
+    assert np.all(np.isfinite(leaf))
+
+
+@pytest.mark.parametrize("cls", [ESPCNRDB, RDN])
+def test_bfloat16_compute_keeps_float32_params(cls):
+  x = _uniform((1, 6, 5, 3))
+  model = cls(scale=2, channels=3, **_TINY)
+  bf16 = model.clone(dtype=jnp.bfloat16)
+  for leaf in jax.tree.leaves(jax.eval_shape(bf16.init, _KEY, x)):
+    assert leaf.dtype == jnp.float32
+  variables = _init(model, x)
+  y16 = bf16.apply(variables, x)
+  y32 = model.apply(variables, x)
+  assert y16.dtype == jnp.float32
+  tol = 0.05 * float(jnp.max(jnp.abs(y32)))
+  np.testing.assert_allclose(y16, y32, atol=tol)
+  assert not np.array_equal(y16, y32)  # bf16 really was used

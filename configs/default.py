@@ -34,6 +34,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.num_blocks = 4
   config.model.num_layers = 4
   config.model.growth = 32
+  # espcn_rdb: predict the residual over a bicubic upsampling of the input.
+  config.model.image_residual = True
   config.model.dtype = "float32"  # compute dtype; params stay float32
 
   config.data = ml_collections.ConfigDict()
@@ -43,6 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.tfds_data_dir = ""  # '' = ~/tensorflow_datasets
   config.data.dataset = "image_folder"  # image_folder | div2k | imagenet_sr
   config.data.lr_patch_size = 16
+  config.data.patches_per_image = 16  # random crops per image visit
   config.data.augment = True
   config.data.shuffle_buffer = 1024
   config.data.cache = True
@@ -55,7 +58,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 1e-3
   config.optim.schedule = "cosine"  # constant | cosine | step
-  config.optim.warmup_steps = 200
+  config.optim.warmup_steps = 0
   config.optim.decay_every = 0  # for "step": halve the rate every N steps
   config.optim.b1 = 0.9
   config.optim.b2 = 0.999

@@ -83,9 +83,10 @@ def train_step(state, batch, *, model, tx, config):
   return new_state, out
 
 
-def make_mesh() -> Mesh:
-  """A one-axis mesh named ``'data'`` over every device of every process."""
-  return Mesh(np.asarray(jax.devices()), ("data",))
+def make_mesh(devices=None) -> Mesh:
+  """A one-axis mesh named ``'data'``, by default over every device of every
+  process."""
+  return Mesh(np.asarray(devices or jax.devices()), ("data",))
 
 
 def compile_train_step(config, model, tx, mesh: Mesh):
@@ -313,6 +314,8 @@ def train_and_evaluate(config, workdir: str):
           last_good = step
       if eval_now:
         run_eval(step)
+        # Keep evaluation time out of the next steps/s figure.
+        t_log, steps_since_log = time.perf_counter(), 0
       if preemption.requested:
         mngr.wait_until_finished()
         logging.warning("Saved step %d after SIGTERM; exiting.", last_good)

@@ -89,7 +89,10 @@ def create(config: Any) -> nn.Module:
       scale=scale,
       channels=channels,
       dtype=dtype,
-      **_fields(model_config, ("width", "num_blocks", "num_layers", "growth")),
+      **_fields(
+        model_config,
+        ("width", "num_blocks", "num_layers", "growth", "image_residual"),
+      ),
     )
   if name == "rdn":
     return RDN(

@@ -1,0 +1,543 @@
+"""Convolution gradients on CPU: XLA's own autodiff vs sr_jax.models.conv.
+
+Usage::
+
+  python benchmarks/conv_grad.py [--json=FILE] [--repeats=15] [--variants]
+      [--malloc | --no_mmap] [--quick]
+
+Prints, for each case, milliseconds of XLA's own version and ours (median of
+``--repeats`` runs after two warm-up runs; the two are timed alternately in
+the same process so that load from other processes hits both alike) and
+``R = xla_ms / ours_ms`` (R > 1: ours is faster).
+
+Sections:
+
+* ``layer``: one 'SAME' convolution, ops ``fwd`` (forward), ``dx`` (input
+  gradient only), ``dw`` (kernel gradient only) and ``fwd+bwd`` (output and
+  both gradients). Shapes: the 3x3 16x48x48x64 -> 64 reference case, the
+  layers of ``net3`` below and of ESPCN-RDB at its training size. A
+  ``control`` row times XLA's fwd+bwd against itself (the noise floor).
+* ``net``: forward + backward (loss and parameter gradients, as in training)
+  of
+
+  - ``net3``: three 3x3 convolutions 1 -> 64 -> 64 -> 1 with ReLU between,
+    MSE to the input, on a 16x48x48x1 batch;
+  - ``rdb_block``: one residual dense block as ESPCN-RDB trains it (3x3
+    convolutions 64, 96, 128, 160 -> 32 with ReLU, 1x1 fusion 192 -> 64,
+    residual) on 16x16x16x64, mean output as the loss;
+  - ``espcn_rdb``: the whole ``ESPCNRDB(scale=3)`` with default widths, L1
+    loss, 16 low-resolution 16x16 Y patches.
+
+  The "ours" models are the same modules with every ``nn.Conv`` replaced by
+  ``sr_jax.models.conv.Conv`` (same parameter tree, same parameters).
+* ``dw_variants`` (``--variants``): other ways to compute the kernel gradient
+  of the 3x3 64 -> 64 reference case and of the 64 -> 1 case, each against
+  XLA's own.
+* ``malloc`` (``--malloc``): the networks with glibc's default allocator
+  settings vs. ``mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB)``, switched
+  back and forth in this process, with minor page faults per step. Run last:
+  it changes process-wide allocator state. ``--no_mmap`` instead applies the
+  second setting before anything runs, so that every section is measured
+  without XLA:CPU's per-step page faults on large temporaries.
+"""
+
+import argparse
+import ctypes
+import json
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sr_jax.models import rdb  # noqa: E402
+from sr_jax.models.conv import Conv, conv2d_same  # noqa: E402
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+# (batch, size, c_in, c_out, k): the reference case, net3's layers, then
+# ESPCN-RDB's at B=16, 16x16 (sfe1, sfe2/gff2, dense layers, lff, gff1,
+# sub-pixel for x3 Y).
+_LAYERS = (
+  (16, 48, 64, 64, 3),
+  (16, 48, 1, 64, 3),
+  (16, 48, 64, 1, 3),
+  (16, 16, 1, 64, 5),
+  (16, 16, 64, 64, 3),
+  (16, 16, 64, 32, 3),
+  (16, 16, 96, 32, 3),
+  (16, 16, 128, 32, 3),
+  (16, 16, 160, 32, 3),
+  (16, 16, 192, 64, 1),
+  (16, 16, 256, 64, 1),
+  (16, 16, 64, 9, 3),
+)
+
+
+def xla_conv(x: jax.Array, w: jax.Array) -> jax.Array:
+  """The plain convolution ``nn.Conv`` runs; differentiated by XLA."""
+  return lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_NHWC)
+
+
+def _normal(shape: tuple[int, ...], seed: int, scale: float = 1.0):
+  # NumPy RNG: compiling JAX's RNG for every shape would dominate start-up.
+  rng = np.random.default_rng(seed)
+  return jnp.asarray(rng.standard_normal(shape, dtype=np.float32) * scale)
+
+
+def time_alternately(
+  calls: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]],
+  repeats: int,
+  warmup: int = 2,
+) -> dict[str, float]:
+  """Median milliseconds of each ``fn(*args)`` in ``calls``, run round-robin."""
+  for fn, args in calls.values():
+    for _ in range(warmup):
+      jax.block_until_ready(fn(*args))
+  times = {name: [] for name in calls}
+  order = list(calls.items())
+  for _ in range(repeats):
+    # Alternate the order (ABBA...) so that neither always runs right after
+    # the other (e.g. into memory the other just freed).
+    order.reverse()
+    for name, (fn, args) in order:
+      start = time.perf_counter()
+      jax.block_until_ready(fn(*args))
+      times[name].append(time.perf_counter() - start)
+  return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def _layer_ops(conv: Callable[[jax.Array, jax.Array], jax.Array]):
+  """Jitted fwd / dx / dw / fwd+bwd of ``conv``, all taking (x, w, dy)."""
+
+  def dx(x, w, dy):
+    return jax.vjp(lambda x: conv(x, w), x)[1](dy)[0]
+
+  def dw(x, w, dy):
+    return jax.vjp(lambda w: conv(x, w), w)[1](dy)[0]
+
+  def fwd_bwd(x, w, dy):
+    y, vjp = jax.vjp(conv, x, w)
+    return y, vjp(dy)
+
+  return {
+    "fwd": jax.jit(lambda x, w, dy: conv(x, w)),
+    "dx": jax.jit(dx),
+    "dw": jax.jit(dw),
+    "fwd+bwd": jax.jit(fwd_bwd),
+  }
+
+
+def _row(section, case, op, xla_ms, ours_ms, **extra):
+  return dict(
+    section=section,
+    case=case,
+    op=op,
+    xla_ms=round(xla_ms, 3),
+    ours_ms=round(ours_ms, 3),
+    ratio=round(xla_ms / ours_ms, 3),
+    **extra,
+  )
+
+
+def _print_row(row: dict[str, Any]) -> None:
+  print(
+    f"{row['section']:<11} {row['case']:<26} {row['op']:<9} "
+    f"{row['xla_ms']:9.2f} {row['ours_ms']:9.2f} {row['ratio']:6.2f}"
+    + (f"  {row['note']}" if row.get("note") else ""),
+    flush=True,
+  )
+
+
+def bench_layers(repeats: int, layers=_LAYERS) -> list[dict[str, Any]]:
+  """The ``layer`` section."""
+  xla_ops = _layer_ops(xla_conv)
+  ours_ops = _layer_ops(conv2d_same)
+  rows = []
+  for i, (b, s, cin, cout, k) in enumerate(layers):
+    x = _normal((b, s, s, cin), 3 * i)
+    w = _normal((k, k, cin, cout), 3 * i + 1, (k * k * cin) ** -0.5)
+    dy = _normal((b, s, s, cout), 3 * i + 2)
+    case = f"{k}x{k} {b}x{s}x{s}x{cin}->{cout}"
+    for op in xla_ops:
+      t = time_alternately(
+        {"xla": (xla_ops[op], (x, w, dy)), "ours": (ours_ops[op], (x, w, dy))},
+        repeats,
+      )
+      rows.append(_row("layer", case, op, t["xla"], t["ours"]))
+      _print_row(rows[-1])
+    if i == 0:
+      # A/A control: XLA's fwd+bwd against a second compilation of itself;
+      # its R shows how far from 1 noise alone moves a ratio.
+      twin = _layer_ops(xla_conv)["fwd+bwd"]
+      t = time_alternately(
+        {"xla": (xla_ops["fwd+bwd"], (x, w, dy)), "ours": (twin, (x, w, dy))},
+        repeats,
+      )
+      rows.append(
+        _row("control", case, "fwd+bwd", t["xla"], t["ours"], note="xla vs xla")
+      )
+      _print_row(rows[-1])
+  return rows
+
+
+def _ours_conv(features: int, kernel: int, *, dtype: Any, name: str) -> Conv:
+  """``rdb._conv`` with sr_jax's Conv: same arguments, same parameters."""
+  return Conv(
+    features,
+    (kernel, kernel),
+    padding="SAME",
+    use_bias=True,
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    kernel_init=rdb._KERNEL_INIT,  # pylint: disable=protected-access
+    name=name,
+  )
+
+
+def _net3_params():
+  shapes = ((1, 64), (64, 64), (64, 1))
+  return [
+    (_normal((3, 3, i, o), 10 + n, (9 * i) ** -0.5), jnp.zeros((o,)))
+    for n, (i, o) in enumerate(shapes)
+  ]
+
+
+def _net3_loss(conv):
+  def loss(params, x):
+    h = x
+    for n, (w, b) in enumerate(params):
+      h = conv(h, w) + b
+      if n < len(params) - 1:
+        h = jax.nn.relu(h)
+    return jnp.mean((h - x) ** 2)
+
+  return loss
+
+
+def _network_cases():
+  """(name, xla step, ours step, args) for the ``net`` section."""
+  cases = []
+  x3 = jnp.abs(_normal((16, 48, 48, 1), 20)) * 0.3
+  cases.append(
+    (
+      "net3 16x48x48x1",
+      jax.jit(jax.value_and_grad(_net3_loss(xla_conv))),
+      jax.jit(jax.value_and_grad(_net3_loss(conv2d_same))),
+      (_net3_params(), x3),
+    )
+  )
+
+  block = rdb.ResidualDenseBlock(growth=32, num_layers=4)
+  xb = _normal((16, 16, 16, 64), 21)
+  pb = block.init(jax.random.key(0, impl="rbg"), xb)
+
+  def block_loss(params, x):
+    return jnp.mean(block.apply(params, x))
+
+  model = rdb.ESPCNRDB(scale=3)
+  xm = jnp.abs(_normal((16, 16, 16, 1), 22)) * 0.3
+  ym = jnp.abs(_normal((16, 48, 48, 1), 23)) * 0.3
+  pm = model.init(jax.random.key(0, impl="rbg"), xm)
+
+  def model_loss(params, x, y):
+    return jnp.mean(jnp.abs(model.apply(params, x) - y))
+
+  for name, loss, args in (
+    ("rdb_block 16x16x16x64", block_loss, (pb, xb)),
+    ("espcn_rdb x3 16x16x16x1", model_loss, (pm, xm, ym)),
+  ):
+    xla_step = jax.jit(jax.value_and_grad(loss))
+    ours_step = jax.jit(jax.value_and_grad(loss))
+    # Tracing happens on the first call: compile "ours" with the patch on.
+    jax.block_until_ready(xla_step(*args))
+    with mock.patch.object(rdb, "_conv", _ours_conv):
+      jax.block_until_ready(ours_step(*args))
+    cases.append((name, xla_step, ours_step, args))
+  return cases
+
+
+def _max_rel_diff(a: Any, b: Any) -> float:
+  diffs = jax.tree.map(
+    lambda u, v: float(jnp.max(jnp.abs(u - v)) / (jnp.max(jnp.abs(v)) + 1e-30)),
+    a,
+    b,
+  )
+  return max(jax.tree.leaves(diffs))
+
+
+def bench_networks(repeats: int, cases) -> list[dict[str, Any]]:
+  """The ``net`` section (also checks the two give the same gradients)."""
+  rows = []
+  for name, xla_step, ours_step, args in cases:
+    diff = _max_rel_diff(ours_step(*args)[1], xla_step(*args)[1])
+    t = time_alternately(
+      {"xla": (xla_step, args), "ours": (ours_step, args)},
+      repeats,
+    )
+    rows.append(
+      _row(
+        "net",
+        name,
+        "fwd+bwd",
+        t["xla"],
+        t["ours"],
+        note=f"max rel grad diff {diff:.1e}",
+      )
+    )
+    _print_row(rows[-1])
+  return rows
+
+
+# --- Kernel-gradient alternatives (--variants) ------------------------------
+
+
+def _dw_xla(x, dy, k):
+  w = jnp.zeros((k, k, x.shape[-1], dy.shape[-1]), x.dtype)
+  return jax.vjp(lambda w: xla_conv(x, w), w)[1](dy)[0]
+
+
+def _dw_taps(x, dy, k):
+  """(a) One matmul per tap over shifted (sliced, hence copied) inputs."""
+  _, h, w, _ = x.shape
+  p = k // 2
+  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  return jnp.stack(
+    [
+      jnp.stack(
+        [
+          jnp.einsum("bhwc,bhwo->co", xp[:, i : i + h, j : j + w], dy)
+          for j in range(k)
+        ]
+      )
+      for i in range(k)
+    ]
+  )
+
+
+def _dw_flat_rows(x, dy, k):
+  """(b) Flattened padded rows: every tap is a contiguous slice + matmul.
+
+  ``dy`` is zero-padded to the padded image size so that a tap's shift is a
+  constant offset into the flattened padded input, for all images at once.
+  """
+  b, h, w, c = x.shape
+  p = k // 2
+  hp, wp = h + 2 * p, w + 2 * p
+  n = b * hp * wp
+  xf = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))).reshape(n, c)
+  xf = jnp.pad(xf, ((0, (k - 1) * (wp + 1)), (0, 0)))
+  dyf = jnp.pad(dy, ((0, 0), (0, 2 * p), (0, 2 * p), (0, 0))).reshape(n, -1)
+  dims = (((0,), (0,)), ((), ()))
+  return jnp.stack(
+    [
+      jnp.stack(
+        [
+          lax.dot_general(
+            lax.slice_in_dim(xf, i * wp + j, i * wp + j + n), dyf, dims
+          )
+          for j in range(k)
+        ]
+      )
+      for i in range(k)
+    ]
+  )
+
+
+def _dw_patches(x, dy, k):
+  """(c) lax.conv_general_dilated_patches + one contraction."""
+  c, o = x.shape[-1], dy.shape[-1]
+  patches = lax.conv_general_dilated_patches(
+    x, (k, k), (1, 1), "SAME", dimension_numbers=_NHWC
+  )
+  dw = jnp.einsum("bhwp,bhwo->po", patches, dy)
+  return dw.reshape(c, k, k, o).transpose(1, 2, 0, 3)
+
+
+def _dw_split_im2col(x, dy, k):
+  """(b') Width taps copied on x, height taps on dy, one k*C x k*O matmul."""
+  _, _, w, _ = x.shape
+  p = k // 2
+  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  xs = jnp.stack([xp[:, :, j : j + w] for j in range(k)], axis=3)
+  ds = jnp.stack(
+    [jnp.pad(dy, ((0, 0), (i, k - 1 - i), (0, 0), (0, 0))) for i in range(k)],
+    axis=3,
+  )
+  return jnp.einsum("bhwjc,bhwio->ijco", xs, ds)
+
+
+def _dw_nchw(x, dy, k):
+  """(f) XLA's own gradient of an NCHW / OIHW convolution."""
+  xt, dyt = x.transpose(0, 3, 1, 2), dy.transpose(0, 3, 1, 2)
+  w = jnp.zeros((dy.shape[-1], x.shape[-1], k, k), x.dtype)
+
+  def conv(w):
+    return lax.conv_general_dilated(
+      xt, w, (1, 1), "SAME", dimension_numbers=("NCHW", "OIHW", "NCHW")
+    )
+
+  return jax.vjp(conv, w)[1](dyt)[0].transpose(2, 3, 1, 0)
+
+
+def _dw_ours(x, dy, k):
+  w = jnp.zeros((k, k, x.shape[-1], dy.shape[-1]), x.dtype)
+  return jax.vjp(lambda w: conv2d_same(x, w), w)[1](dy)[0]
+
+
+def _dw_bf16(fn):
+  def wrapped(x, dy, k):
+    return fn(x.astype(jnp.bfloat16), dy.astype(jnp.bfloat16), k)
+
+  return wrapped
+
+
+_VARIANTS = {
+  "(a) per-tap matmuls": _dw_taps,
+  "(b) flattened-row taps": _dw_flat_rows,
+  "(b') split im2col, 1 matmul": _dw_split_im2col,
+  "(c) patches + dot": _dw_patches,
+  "(d) ours (layout swap)": _dw_ours,
+  "(f) NCHW": _dw_nchw,
+  "(f) bf16 ours": _dw_bf16(_dw_ours),
+}
+
+
+def bench_variants(repeats: int) -> list[dict[str, Any]]:
+  """The ``dw_variants`` section; float32 results checked against XLA's."""
+  rows = []
+  for n, (b, s, cin, cout, k) in enumerate(
+    ((16, 48, 64, 64, 3), (16, 48, 64, 1, 3))
+  ):
+    x = _normal((b, s, s, cin), 30 + n)
+    dy = _normal((b, s, s, cout), 40 + n)
+    case = f"{k}x{k} {b}x{s}x{s}x{cin}->{cout}"
+    xla = jax.jit(_dw_xla, static_argnums=2)
+    ref = xla(x, dy, k)
+    for name, fn in _VARIANTS.items():
+      jitted = jax.jit(fn, static_argnums=2)
+      diff = _max_rel_diff(jitted(x, dy, k).astype(jnp.float32), ref)
+      t = time_alternately(
+        {"xla": (xla, (x, dy, k)), "ours": (jitted, (x, dy, k))},
+        repeats,
+      )
+      rows.append(
+        _row(
+          "dw_variants",
+          case,
+          name,
+          t["xla"],
+          t["ours"],
+          note=f"diff {diff:.0e}",
+        )
+      )
+      _print_row(rows[-1])
+  return rows
+
+
+# --- Allocator study (--malloc) ---------------------------------------------
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def _set_malloc(keep_memory: bool) -> None:
+  """Toggles glibc's mmap use for large blocks (process-wide)."""
+  libc = ctypes.CDLL("libc.so.6")
+  if keep_memory:
+    libc.mallopt(_M_MMAP_MAX, 0)
+    libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+  else:  # glibc's defaults
+    libc.mallopt(_M_MMAP_MAX, 65536)
+    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+
+
+def bench_malloc(repeats: int, cases) -> list[dict[str, Any]]:
+  """The ``malloc`` section: default allocator ("xla" column) vs. no-mmap."""
+  rows = []
+  for name, xla_step, ours_step, args in cases:
+    for impl, step in (("xla", xla_step), ("ours", ours_step)):
+      times = {False: [], True: []}
+      faults = {False: 0, True: 0}
+      for keep in (False, True, False, True):
+        _set_malloc(keep)
+        jax.block_until_ready(step(*args))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(repeats):
+          start = time.perf_counter()
+          jax.block_until_ready(step(*args))
+          times[keep].append(time.perf_counter() - start)
+        faults[keep] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        faults[keep] -= before
+      _set_malloc(False)
+      ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+      per_step = {k: faults[k] / (2 * repeats) for k in faults}
+      rows.append(
+        _row(
+          "malloc",
+          f"{name} [{impl}]",
+          "fwd+bwd",
+          ms[False],
+          ms[True],
+          note=(
+            f"page faults/step {per_step[False]:.0f} -> {per_step[True]:.0f}"
+          ),
+        )
+      )
+      _print_row(rows[-1])
+  return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--json", help="also write the rows to this file")
+  parser.add_argument("--repeats", type=int, default=15)
+  parser.add_argument("--variants", action="store_true")
+  parser.add_argument("--malloc", action="store_true")
+  parser.add_argument("--no_mmap", action="store_true")
+  parser.add_argument(
+    "--quick", action="store_true", help="reference layer and net3 only"
+  )
+  args = parser.parse_args(argv)
+  if args.repeats < 10:
+    parser.error("--repeats must be at least 10")
+  if args.malloc and args.no_mmap:
+    parser.error("--malloc compares against --no_mmap; pass one of them")
+  if args.no_mmap:
+    _set_malloc(True)
+
+  print(
+    f"jax {jax.__version__}, {jax.devices()[0].device_kind}, "
+    f"{platform.processor() or platform.machine()}, "
+    f"malloc {'M_MMAP_MAX=0' if args.no_mmap else 'default'}"
+  )
+  print(
+    f"{'section':<11} {'case':<26} {'op':<9} {'xla ms':>9} {'ours ms':>9} {'R':>6}"
+  )
+  layers = _LAYERS[:1] if args.quick else _LAYERS
+  rows = bench_layers(args.repeats, layers)
+  cases = _network_cases()
+  if args.quick:
+    cases = cases[:1]
+  rows += bench_networks(args.repeats, cases)
+  if args.variants:
+    rows += bench_variants(args.repeats)
+  if args.malloc:
+    print("malloc: 'xla ms' = glibc defaults, 'ours ms' = M_MMAP_MAX=0")
+    rows += bench_malloc(args.repeats, cases)
+  if args.json:
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+  main()

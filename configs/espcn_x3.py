@@ -1,0 +1,18 @@
+"""The original ESPCN at x3, as the Keras example builds it (59,657 params).
+
+Conv 5x5/64, 3x3/64, 3x3/32, 3x3/9, ReLU, depth_to_space, Y channel:
+
+  python -m sr_jax.main --config=configs/espcn_x3.py --workdir=/tmp/espcn_x3
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.scale = 3
+  config.model.name = "espcn"
+  config.model.features = (64, 64, 32)
+  config.model.kernel_sizes = (5, 3, 3, 3)
+  config.optim.learning_rate = 1e-3
+  return config

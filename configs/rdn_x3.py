@@ -1,0 +1,32 @@
+"""RDN (Zhang et al. 2018) at x3 with the paper's configuration, for accelerators.
+
+D=16 RDBs, C=8 layers, G=64, G0=64, RGB; 22.3M parameters. The paper's recipe:
+LR patch 32, batch 16, Adam 1e-4 halved every 200k steps, L1, DIV2K:
+
+  python -m sr_jax.main --config=configs/rdn_x3.py --workdir=/tmp/rdn_x3
+
+On CPU use it only with tiny overrides (it is ~35x the default model).
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.scale = 3
+  config.model.name = "rdn"
+  config.model.channels = 3
+  config.model.width = 64
+  config.model.num_blocks = 16
+  config.model.num_layers = 8
+  config.model.growth = 64
+  config.data.lr_patch_size = 32
+  config.batch_size = 16
+  config.total_steps = 1_000_000
+  config.optim.learning_rate = 1e-4
+  config.optim.schedule = "step"
+  config.optim.decay_every = 200_000
+  config.optim.warmup_steps = 0
+  config.checkpoint_every_steps = 5000
+  config.eval.every_steps = 20_000
+  return config

@@ -1,0 +1,227 @@
+"""Tests for the training input pipeline (pairs, determinism, sharding)."""
+
+import os
+
+import numpy as np
+import pytest
+from conftest import REPO_DATA
+from PIL import Image
+
+from configs import default
+from sr_jax import image_io, imresize, input_pipeline
+
+# Crops of Set5 (natural images, so every patch is unique), of sizes that
+# are not multiples of the scales, so modcrop matters.
+_CROPS = (
+  ("baby.png", (30, 40, 97, 104)),
+  ("bird.png", (100, 60, 86, 95)),
+  ("butterfly.png", (20, 70, 101, 79)),
+  ("woman.png", (40, 10, 88, 92)),
+  ("head.png", (70, 90, 74, 110)),
+)
+_TOO_SMALL = ("head.png", (0, 0, 30, 200))
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+  """``(source_dir, data_dir, {file name: image})``; set ``tiny``."""
+  root = tmp_path_factory.mktemp("pipeline")
+  folder = root / "src" / "tiny"
+  folder.mkdir(parents=True)
+  images = {}
+  for i, (name, (y, x, h, w)) in enumerate((*_CROPS, _TOO_SMALL)):
+    full = image_io.read_image(os.path.join(REPO_DATA, "eval", "Set5", name))
+    crop = np.ascontiguousarray(full[y : y + h, x : x + w])
+    file_name = f"{i}_{name}"
+    Image.fromarray(crop).save(folder / file_name)
+    images[file_name] = crop
+  return str(root / "src"), str(root / "tfds"), images
+
+
+def _config(folders, **data):
+  source_dir, data_dir, _ = folders
+  config = default.get_config()
+  config.data.train_dir = source_dir
+  config.data.train_sets = "tiny"
+  config.data.tfds_data_dir = data_dir
+  config.data.shuffle_buffer = 64
+  config.data.patches_per_image = 4
+  config.batch_size = 8
+  config.scale = data.pop("scale", 3)
+  config.seed = data.pop("seed", 0)
+  config.batch_size = data.pop("batch_size", 8)
+  config.data.update(data)
+  return config
+
+
+def _batches(config, n, **kwargs):
+  ds = input_pipeline.create_train_dataset(config, **kwargs)
+  return [{k: v.numpy() for k, v in b.items()} for b in ds.take(n)]
+
+
+class _PatchIndex:
+  """Finds an HR patch in the source images; knows the reference LR."""
+
+  def __init__(self, images, scale, lr_patch):
+    self.lr_patch = lr_patch
+    self.scale = scale
+    self.where = {}
+    self.ref_lr = {}
+    hp = lr_patch * scale
+    for name, image in images.items():
+      hr = imresize.modcrop(image, scale)
+      if min(hr.shape[:2]) < input_pipeline.min_image_size(scale, lr_patch):
+        continue
+      self.ref_lr[name] = imresize.imresize(hr, 1.0 / scale)
+      # Pairs sit on the LR grid: only multiples of the scale.
+      for y in range(0, hr.shape[0] - hp + 1, scale):
+        for x in range(0, hr.shape[1] - hp + 1, scale):
+          key = hr[y : y + hp, x : x + hp].tobytes()
+          self.where.setdefault(key, []).append((name, y // scale, x // scale))
+
+  def reference_lrs(self, hr):
+    """The benchmark LRs at every place ``hr`` occurs (none if nowhere)."""
+    p = self.lr_patch
+    return [
+      self.ref_lr[name][y : y + p, x : x + p]
+      for name, y, x in self.where.get(np.ascontiguousarray(hr).tobytes(), [])
+    ]
+
+
+def _d4():
+  """The 8 symmetries of the square, as functions of [n, n, C] arrays."""
+  out = []
+  for flip in (False, True):
+    for k in range(4):
+      out.append(
+        lambda a, flip=flip, k=k: np.rot90(a[:, ::-1] if flip else a, k)
+      )
+  return out
+
+
+def test_lr_margin_covers_the_kernel():
+  assert [input_pipeline.lr_margin(s) for s in (2, 3, 4, 8)] == [2, 2, 2, 2]
+  assert input_pipeline.min_image_size(3, 16) == 60
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_pairs_equal_full_image_resize_exactly(folders, scale):
+  config = _config(folders, scale=scale, augment=False, lr_patch_size=8)
+  index = _PatchIndex(folders[2], scale, 8)
+  num_pairs = 0
+  for batch in _batches(config, 6):
+    assert batch["lr"].shape == (8, 8, 8, 3)
+    assert batch["hr"].shape == (8, 8 * scale, 8 * scale, 3)
+    assert batch["lr"].dtype == np.uint8 and batch["hr"].dtype == np.uint8
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+      refs = index.reference_lrs(hr)
+      assert refs, "HR patch is not an LR-grid-aligned crop of any image"
+      # Zero differing pixels against imresize(modcrop(full image), 1/s).
+      assert any(np.array_equal(lr, ref) for ref in refs)
+      num_pairs += 1
+  assert num_pairs == 48
+
+
+def test_crops_reach_the_image_border(folders):
+  """Crops flush with the border are exact too (and do happen)."""
+  config = _config(folders, augment=False, lr_patch_size=16)
+  index = _PatchIndex(folders[2], 3, 16)
+  border = 0
+  for batch in _batches(config, 20):
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+      name, y, x = index.where[hr.tobytes()][0]
+      np.testing.assert_array_equal(
+        lr, index.ref_lr[name][y : y + 16, x : x + 16]
+      )
+      lr_h, lr_w = index.ref_lr[name].shape[:2]
+      border += y == 0 or x == 0 or y + 16 == lr_h or x + 16 == lr_w
+  assert border > 0
+
+
+def test_augmented_pairs_are_a_symmetry_of_an_exact_pair(folders):
+  config = _config(folders, augment=True, lr_patch_size=8)
+  index = _PatchIndex(folders[2], 3, 8)
+  used = set()
+  for batch in _batches(config, 8):
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+      matches = [
+        i
+        for i, g in enumerate(_d4())
+        if any(np.array_equal(g(lr), ref) for ref in index.reference_lrs(g(hr)))
+      ]
+      # Some symmetry g maps HR back to an aligned crop and, the same g, LR
+      # to that crop's benchmark LR: one transform applied to both.
+      assert matches
+      used.update(matches)
+  assert len(used) >= 4, "augmentation is not being applied"
+
+
+def test_no_cache_path_gives_exact_pairs(folders):
+  config = _config(folders, augment=False, lr_patch_size=8, cache=False)
+  index = _PatchIndex(folders[2], 3, 8)
+  for batch in _batches(config, 3):
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+      assert any(np.array_equal(lr, r) for r in index.reference_lrs(hr))
+
+
+def test_same_seed_same_batches_different_seed_different(folders):
+  first = _batches(_config(folders, seed=7), 5)
+  again = _batches(_config(folders, seed=7), 5)
+  other = _batches(_config(folders, seed=8), 5)
+  for a, b in zip(first, again, strict=True):
+    np.testing.assert_array_equal(a["lr"], b["lr"])
+    np.testing.assert_array_equal(a["hr"], b["hr"])
+  assert any(
+    not np.array_equal(a["hr"], b["hr"])
+    for a, b in zip(first, other, strict=True)
+  )
+
+
+def test_processes_read_disjoint_images_and_local_batches(folders):
+  config = _config(folders, batch_size=8)
+  names = []
+  for process_index in range(2):
+    records = input_pipeline.train_records(
+      config, process_index=process_index, process_count=2
+    )
+    names.append({r["name"].decode() for r in records.as_numpy_iterator()})
+    batch = _batches(config, 1, process_index=process_index, process_count=2)[0]
+    assert batch["lr"].shape == (4, 16, 16, 3)
+    assert batch["hr"].shape == (4, 48, 48, 3)
+  assert names[0] and names[1]
+  assert not names[0] & names[1]
+  assert names[0] | names[1] == set(folders[2])
+  # Each process's patches come from its own images only.
+  for process_index in range(2):
+    own = {n: folders[2][n] for n in names[process_index]}
+    index = _PatchIndex(own, 3, 16)
+    batch = _batches(config, 2, process_index=process_index, process_count=2)
+    for b in batch:
+      for hr in b["hr"]:
+        # Augmentation is on: some symmetry maps it back.
+        assert any(
+          np.ascontiguousarray(g(hr)).tobytes() in index.where for g in _d4()
+        )
+
+
+def test_batch_must_split_over_processes(folders):
+  with pytest.raises(ValueError, match="not divisible"):
+    input_pipeline.create_train_dataset(
+      _config(folders, batch_size=9), process_count=2
+    )
+
+
+def test_no_image_big_enough_is_an_error(folders):
+  with pytest.raises(ValueError, match="lr_patch_size=40"):
+    input_pipeline.create_train_dataset(_config(folders, lr_patch_size=40))
+
+
+def test_unknown_dataset(folders):
+  with pytest.raises(ValueError, match="not one of"):
+    input_pipeline.create_train_dataset(_config(folders, dataset="bsd"))
+
+
+def test_missing_train_set_names_the_flag(folders, tmp_path):
+  config = _config(folders, train_sets="tiny,NoSuchSet")
+  with pytest.raises(FileNotFoundError, match="--config.data.train_sets"):
+    input_pipeline.create_train_dataset(config)

@@ -3,7 +3,7 @@
 Usage::
 
   python benchmarks/conv_grad.py [--json=FILE] [--repeats=15] [--variants]
-      [--malloc | --no_mmap] [--quick]
+      [--malloc] [--no_mmap] [--quick]
 
 Prints, for each case, milliseconds of XLA's own version and ours (median of
 ``--repeats`` runs after two warm-up runs; the two are timed alternately in
@@ -34,10 +34,10 @@ Sections:
   of the 3x3 64 -> 64 reference case and of the 64 -> 1 case, each against
   XLA's own.
 * ``malloc`` (``--malloc``): the networks with glibc's default allocator
-  settings vs. ``mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB)``, switched
-  back and forth in this process, with minor page faults per step. Run last:
-  it changes process-wide allocator state. ``--no_mmap`` instead applies the
-  second setting before anything runs, so that every section is measured
+  settings ("xla ms" column) vs. ``mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1
+  GiB)`` ("ours ms"), each in child processes, with minor page faults per
+  step (see :func:`keep_freed_memory`). ``--no_mmap`` applies that setting
+  to this process before anything runs, so that every section is measured
   without XLA:CPU's per-step page faults on large temporaries.
 """
 
@@ -46,7 +46,9 @@ import ctypes
 import json
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,25 +97,45 @@ def _normal(shape: tuple[int, ...], seed: int, scale: float = 1.0):
   return jnp.asarray(rng.standard_normal(shape, dtype=np.float32) * scale)
 
 
+def _minor_faults() -> int:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def time_alternately(
   calls: dict[str, tuple[Callable[..., Any], tuple[Any, ...]]],
   repeats: int,
   warmup: int = 2,
+  faults: dict[str, float] | None = None,
 ) -> dict[str, float]:
-  """Median milliseconds of each ``fn(*args)`` in ``calls``, run round-robin."""
+  """Median milliseconds of each ``fn(*args)`` in ``calls``, run round-robin.
+
+  Args:
+    calls: name -> (function, arguments).
+    repeats: timed runs of each.
+    warmup: untimed runs of each first (compilation, allocator warm-up).
+    faults: if given, receives name -> minor page faults per run.
+
+  Returns:
+    name -> median milliseconds.
+  """
   for fn, args in calls.values():
     for _ in range(warmup):
       jax.block_until_ready(fn(*args))
   times = {name: [] for name in calls}
+  counts = dict.fromkeys(calls, 0)
   order = list(calls.items())
   for _ in range(repeats):
     # Alternate the order (ABBA...) so that neither always runs right after
     # the other (e.g. into memory the other just freed).
     order.reverse()
     for name, (fn, args) in order:
+      before = _minor_faults()
       start = time.perf_counter()
       jax.block_until_ready(fn(*args))
       times[name].append(time.perf_counter() - start)
+      counts[name] += _minor_faults() - before
+  if faults is not None:
+    faults.update({name: n / repeats for name, n in counts.items()})
   return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
 
 
@@ -281,9 +303,11 @@ def bench_networks(repeats: int, cases) -> list[dict[str, Any]]:
   rows = []
   for name, xla_step, ours_step, args in cases:
     diff = _max_rel_diff(ours_step(*args)[1], xla_step(*args)[1])
+    faults = {}
     t = time_alternately(
       {"xla": (xla_step, args), "ours": (ours_step, args)},
       repeats,
+      faults=faults,
     )
     rows.append(
       _row(
@@ -292,7 +316,12 @@ def bench_networks(repeats: int, cases) -> list[dict[str, Any]]:
         "fwd+bwd",
         t["xla"],
         t["ours"],
-        note=f"max rel grad diff {diff:.1e}",
+        xla_faults=faults["xla"],
+        ours_faults=faults["ours"],
+        note=(
+          f"max rel grad diff {diff:.1e}; page faults/step "
+          f"{faults['xla']:.0f} / {faults['ours']:.0f}"
+        ),
       )
     )
     _print_row(rows[-1])
@@ -450,46 +479,56 @@ def bench_variants(repeats: int) -> list[dict[str, Any]]:
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
-def _set_malloc(keep_memory: bool) -> None:
-  """Toggles glibc's mmap use for large blocks (process-wide)."""
+def keep_freed_memory() -> None:
+  """Makes glibc serve every block from its heap and never give it back.
+
+  By default glibc maps each block above its mmap threshold (dynamic, at most
+  32 MiB) afresh and unmaps it on free. XLA:CPU allocates a program's
+  temporaries as one block per execution, so a training step larger than
+  that touches fresh pages every time: tens of thousands of page faults per
+  step. Equivalent to starting Python with ``GLIBC_TUNABLES=glibc.malloc.
+  mmap_max=0:glibc.malloc.trim_threshold=1073741824``. Process-wide, and
+  glibc's dynamic threshold cannot be restored afterwards.
+  """
   libc = ctypes.CDLL("libc.so.6")
-  if keep_memory:
-    libc.mallopt(_M_MMAP_MAX, 0)
-    libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
-  else:  # glibc's defaults
-    libc.mallopt(_M_MMAP_MAX, 65536)
-    libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+  libc.mallopt(_M_MMAP_MAX, 0)
+  libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
 
 
-def bench_malloc(repeats: int, cases) -> list[dict[str, Any]]:
-  """The ``malloc`` section: default allocator ("xla" column) vs. no-mmap."""
+def bench_malloc(repeats: int, rounds: int = 2) -> list[dict[str, Any]]:
+  """The ``malloc`` section: glibc defaults vs. :func:`keep_freed_memory`.
+
+  Each setting runs in its own child process (``--nets_only``), alternately,
+  ``rounds`` times; a case's time is the median over the rounds.
+  """
+  results = {False: [], True: []}
+  with tempfile.TemporaryDirectory() as tmp:
+    for r in range(rounds):
+      for keep in (False, True):
+        out = Path(tmp) / f"{r}_{int(keep)}.json"
+        cmd = [sys.executable, __file__, "--nets_only", f"--json={out}"]
+        cmd += [f"--repeats={repeats}"] + (["--no_mmap"] if keep else [])
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        results[keep].append(json.loads(out.read_text()))
   rows = []
-  for name, xla_step, ours_step, args in cases:
-    for impl, step in (("xla", xla_step), ("ours", ours_step)):
-      times = {False: [], True: []}
-      faults = {False: 0, True: 0}
-      for keep in (False, True, False, True):
-        _set_malloc(keep)
-        jax.block_until_ready(step(*args))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for _ in range(repeats):
-          start = time.perf_counter()
-          jax.block_until_ready(step(*args))
-          times[keep].append(time.perf_counter() - start)
-        faults[keep] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        faults[keep] -= before
-      _set_malloc(False)
-      ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
-      per_step = {k: faults[k] / (2 * repeats) for k in faults}
+  for i, row in enumerate(results[False][0]):
+    for impl in ("xla", "ours"):
+
+      def med(keep, key, i=i, impl=impl):
+        return float(
+          np.median([run[i][f"{impl}_{key}"] for run in results[keep]])
+        )
+
       rows.append(
         _row(
           "malloc",
-          f"{name} [{impl}]",
+          f"{row['case']} [{impl}]",
           "fwd+bwd",
-          ms[False],
-          ms[True],
+          med(False, "ms"),
+          med(True, "ms"),
           note=(
-            f"page faults/step {per_step[False]:.0f} -> {per_step[True]:.0f}"
+            f"page faults/step {med(False, 'faults'):.0f} -> "
+            f"{med(True, 'faults'):.0f}"
           ),
         )
       )
@@ -507,33 +546,35 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument(
     "--quick", action="store_true", help="reference layer and net3 only"
   )
+  parser.add_argument(
+    "--nets_only", action="store_true", help=argparse.SUPPRESS
+  )
   args = parser.parse_args(argv)
   if args.repeats < 10:
     parser.error("--repeats must be at least 10")
-  if args.malloc and args.no_mmap:
-    parser.error("--malloc compares against --no_mmap; pass one of them")
   if args.no_mmap:
-    _set_malloc(True)
+    keep_freed_memory()
 
-  print(
-    f"jax {jax.__version__}, {jax.devices()[0].device_kind}, "
-    f"{platform.processor() or platform.machine()}, "
-    f"malloc {'M_MMAP_MAX=0' if args.no_mmap else 'default'}"
-  )
-  print(
-    f"{'section':<11} {'case':<26} {'op':<9} {'xla ms':>9} {'ours ms':>9} {'R':>6}"
-  )
-  layers = _LAYERS[:1] if args.quick else _LAYERS
-  rows = bench_layers(args.repeats, layers)
+  if not args.nets_only:
+    print(
+      f"jax {jax.__version__}, {jax.devices()[0].device_kind}, "
+      f"{platform.processor() or platform.machine()}, "
+      f"malloc {'M_MMAP_MAX=0' if args.no_mmap else 'default'}"
+    )
+    print(
+      f"{'section':<11} {'case':<26} {'op':<9} {'xla ms':>9} {'ours ms':>9} "
+      f"{'R':>6}"
+    )
+  rows = []
+  if not args.nets_only:
+    rows += bench_layers(args.repeats, _LAYERS[:1] if args.quick else _LAYERS)
   cases = _network_cases()
-  if args.quick:
-    cases = cases[:1]
-  rows += bench_networks(args.repeats, cases)
+  rows += bench_networks(args.repeats, cases[:1] if args.quick else cases)
   if args.variants:
     rows += bench_variants(args.repeats)
   if args.malloc:
     print("malloc: 'xla ms' = glibc defaults, 'ours ms' = M_MMAP_MAX=0")
-    rows += bench_malloc(args.repeats, cases)
+    rows += bench_malloc(args.repeats)
   if args.json:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")

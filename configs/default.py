@@ -49,6 +49,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.augment = True
   config.data.shuffle_buffer = 1024
   config.data.cache = True
+  # by_batch: every process makes the global batch and keeps its rows, so
+  # runs do not depend on the process count; by_file: each process reads
+  # its own images (for large sets such as ImageNet).
+  config.data.host_sharding = "by_batch"
 
   config.batch_size = 16  # global batch, split over all devices
   config.total_steps = 20_000
@@ -71,7 +75,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.datasets = "Set5,Set14"  # folders under data_dir, or paths
   config.eval.data_dir = os.path.join(REPO_DATA, "eval")
   config.eval.convention = "basicsr"  # basicsr | matlab
-  config.eval.every_steps = 1000
+  config.eval.every_steps = 500
   config.eval.num_figures = 2  # comparison figures per dataset
   config.eval.max_images = 0  # 0 = all
   return config

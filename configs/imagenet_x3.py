@@ -17,5 +17,6 @@ def get_config():
   config.data.dataset = "imagenet_sr"
   config.data.lr_patch_size = 32
   config.data.cache = False  # 50,000 images do not fit in host memory.
+  config.data.host_sharding = "by_file"
   config.total_steps = 500_000
   return config

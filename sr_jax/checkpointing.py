@@ -143,7 +143,7 @@ def restore(
     workdir: for error messages.
     step: the step to restore, or None for the latest.
     shardings: a sharding for every array (e.g. replicated over the mesh);
-      None restores onto the default device.
+      None restores onto this process's first device.
 
   Returns:
     ``(state, step)`` or ``(None, None)`` when there is no checkpoint.
@@ -159,11 +159,14 @@ def restore(
     )
   check_compatible(config, workdir)
   abstract = _state_dict(_abstract_state(config, model, tx))
-  if shardings is not None:
-    abstract = jax.tree.map(
-      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shardings),
-      abstract,
-    )
+  if shardings is None:
+    # Explicit target shardings let a checkpoint written on another topology
+    # (say, by two processes) restore here.
+    shardings = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  abstract = jax.tree.map(
+    lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shardings),
+    abstract,
+  )
   _check_shapes(mngr, step, abstract, workdir)
   restored = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
   state = train_state.TrainState(**restored)

@@ -476,11 +476,24 @@ def create_train_dataset(
       "--config.data.cache=True keeps the 50,000 decoded ImageNet images in "
       "memory (tens of GB); set it to False for imagenet_sr"
     )
-  crop_seed, image_seed, patch_seed = _seeds(config.seed, process_index)
+  host_sharding = config.data.get("host_sharding", "by_batch")
+  if host_sharding == "by_batch":
+    # Every process makes the same global stream and keeps its rows: the
+    # batches (and so the training run) do not depend on the process count.
+    read_index, read_count, stream_batch = 0, 1, config.batch_size
+  elif host_sharding == "by_file":
+    # Each process reads only its share of the images: for large sets.
+    read_index, read_count = process_index, process_count
+    stream_batch = local_batch
+  else:
+    raise ValueError(
+      f"--config.data.host_sharding={host_sharding!r}: use by_batch or by_file"
+    )
+  crop_seed, image_seed, patch_seed = _seeds(config.seed, read_index)
   min_size = min_image_size(scale, p)
   big_enough = functools.partial(_big_enough, min_size=min_size, scale=scale)
   records = train_records(
-    config, process_index=process_index, process_count=process_count
+    config, process_index=read_index, process_count=read_count
   )
   decoded = records.map(_decode_record, num_parallel_calls=tf.data.AUTOTUNE)
   # A set with no usable image would otherwise give an empty stream, and
@@ -528,9 +541,16 @@ def create_train_dataset(
   ds = ds.unbatch()
   if config.data.shuffle_buffer > 1:
     ds = ds.shuffle(config.data.shuffle_buffer, seed=patch_seed)
-  ds = ds.batch(local_batch, drop_remainder=True)
+  ds = ds.batch(stream_batch, drop_remainder=True)
   if start_step:
     ds = ds.skip(start_step)
+  if stream_batch != local_batch:
+    lo = process_index * local_batch
+
+    def rows(batch):
+      return {k: v[lo : lo + local_batch] for k, v in batch.items()}
+
+    ds = ds.map(rows)
   ds = ds.prefetch(tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = True

@@ -28,7 +28,61 @@ _MODE = flags.DEFINE_enum(
 _STEP = flags.DEFINE_integer(
   "step", None, "--mode=evaluate: checkpoint step (default: the latest)."
 )
+_COORDINATOR = flags.DEFINE_string(
+  "coordinator_address",
+  None,
+  "Multi-host: host:port of process 0. Not needed on TPU pods and under "
+  "SLURM, where jax.distributed finds the cluster itself.",
+)
+_NUM_PROCESSES = flags.DEFINE_integer(
+  "num_processes", None, "Multi-host: the number of processes."
+)
+_PROCESS_ID = flags.DEFINE_integer(
+  "process_id", None, "Multi-host: this process's index."
+)
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _in_cluster() -> bool:
+  """True under a multi-task SLURM job or on a multi-host TPU slice."""
+  if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+    return True
+  return "," in os.environ.get("TPU_WORKER_HOSTNAMES", "")
+
+
+def init_distributed() -> None:
+  """Starts JAX's multi-controller runtime when this is a multi-host run.
+
+  Must run before anything touches a JAX device. With explicit flags (e.g.
+  ``launch/local.sh``) they are passed on; on TPU pods and under SLURM
+  ``jax.distributed.initialize()`` detects the cluster by itself.
+  """
+  import jax
+
+  if _COORDINATOR.value:
+    if _NUM_PROCESSES.value is None or _PROCESS_ID.value is None:
+      raise app.UsageError(
+        "--coordinator_address needs --num_processes and --process_id"
+      )
+    jax.distributed.initialize(
+      coordinator_address=_COORDINATOR.value,
+      num_processes=_NUM_PROCESSES.value,
+      process_id=_PROCESS_ID.value,
+    )
+  elif _in_cluster():
+    jax.distributed.initialize()
+  else:
+    return
+  if jax.process_index() != 0:
+    # One log for the run: the other processes only report problems.
+    logging.set_verbosity(logging.WARNING)
+  logging.info(
+    "jax.distributed: process %d of %d, %d local / %d global devices",
+    jax.process_index(),
+    jax.process_count(),
+    jax.local_device_count(),
+    jax.device_count(),
+  )
 
 
 def main(argv):
@@ -38,6 +92,7 @@ def main(argv):
   import tensorflow as tf
 
   tf.config.set_visible_devices([], "GPU")
+  init_distributed()
 
   config = _CONFIG.value
   workdir = _WORKDIR.value

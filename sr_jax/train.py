@@ -16,6 +16,7 @@ import numpy as np
 import optax
 from absl import logging
 from clu import metric_writers
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -152,6 +153,7 @@ def train_and_evaluate(config, workdir: str):
   Returns:
     The final train state.
   """
+  t_run = time.perf_counter()
   mesh = make_mesh()
   num_devices = mesh.devices.size
   if config.batch_size % num_devices:
@@ -202,6 +204,12 @@ def train_and_evaluate(config, workdir: str):
       jax.process_count(),
     )
 
+  if jax.process_count() > 1:
+    # Process 0 builds any missing TFDS data first, so that processes sharing
+    # a filesystem do not build the same dataset at once.
+    if jax.process_index() == 0:
+      input_pipeline.train_records(config)
+    multihost_utils.sync_global_devices("sr_jax: training data prepared")
   ds = input_pipeline.create_train_dataset(
     config,
     process_index=jax.process_index(),
@@ -240,8 +248,9 @@ def train_and_evaluate(config, workdir: str):
         figs={},
       )
       logging.info(
-        "Eval at step %d:\n%s",
+        "Eval at step %d (%.1f min after the start of this run):\n%s",
         step,
+        (time.perf_counter() - t_run) / 60,
         evaluate.markdown_table(results, model_name=config.model.name),
       )
     writer.flush()
@@ -270,6 +279,12 @@ def train_and_evaluate(config, workdir: str):
       eval_now = (
         config.eval.every_steps > 0 and step % config.eval.every_steps == 0
       ) or is_last
+      if jax.process_count() > 1:
+        # Processes get SIGTERM at different moments; agree on one step.
+        flags = multihost_utils.process_allgather(
+          np.array(preemption.requested)
+        )
+        preemption.requested = bool(np.any(flags))
       if log_now or ckpt_now or preemption.requested:
         host = jax.device_get(pending)
         pending = []

@@ -177,8 +177,29 @@ def test_same_seed_same_batches_different_seed_different(folders):
   )
 
 
-def test_processes_read_disjoint_images_and_local_batches(folders):
+def test_by_batch_processes_split_the_one_process_batches(folders):
+  config = _config(folders, batch_size=8, host_sharding="by_batch")
+  whole = _batches(config, 3)
+  parts = [
+    _batches(config, 3, process_index=i, process_count=2) for i in range(2)
+  ]
+  for step, batch in enumerate(whole):
+    for key in ("lr", "hr"):
+      joined = np.concatenate([parts[0][step][key], parts[1][step][key]])
+      np.testing.assert_array_equal(joined, batch[key])
+
+
+def test_start_step_skips_exactly_that_many_batches(folders):
   config = _config(folders, batch_size=8)
+  whole = _batches(config, 4)
+  ds = input_pipeline.create_train_dataset(config, start_step=2)
+  resumed = list(ds.take(2).as_numpy_iterator())
+  for a, b in zip(whole[2:], resumed, strict=True):
+    np.testing.assert_array_equal(a["hr"], b["hr"])
+
+
+def test_by_file_processes_read_disjoint_images_and_local_batches(folders):
+  config = _config(folders, batch_size=8, host_sharding="by_file")
   names = []
   for process_index in range(2):
     records = input_pipeline.train_records(

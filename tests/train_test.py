@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import tiny_config
+from tiny import tiny_config
 
 from sr_jax import checkpointing, models, train, train_state
 

@@ -8,22 +8,27 @@ either. Its convolution, :func:`conv2d_same`, is a ``jax.custom_vjp``:
 * forward: ``lax.conv_general_dilated``, exactly as ``nn.Conv`` calls it;
 * input gradient: the transposed convolution XLA's own autodiff emits
   (a convolution of ``dy`` with the spatially flipped kernel);
-* kernel gradient: a convolution over the batch and spatial axes, laid out
-  so that XLA:CPU's convolution kernel vectorises over the larger of the two
-  channel counts (see :func:`_kernel_grad`);
+* kernel gradient: a convolution over the batch and spatial axes, with
+  ``x`` and ``dy`` swapped where that suits XLA:CPU's convolution better
+  (see :func:`_kernel_grad`);
 * 1x1 kernels: plain ``dot_general`` in all three directions.
 
 Why (measured with ``benchmarks/conv_grad.py`` on the 2-core AMD EPYC
 machines, jaxlib 0.10.2, whose CPU convolutions run through YNNPACK): XLA's
 own kernel gradient is a convolution whose batch is ``Cin`` and whose
 output features are ``Cout``. That convolution is fast when ``Cout`` is a
-multiple of 32 and slow otherwise (2.5-4x slower than the swapped layout for
-``64 -> 1`` and ``64 -> 9``, 1.2-1.8x for ``-> 16`` and ``-> 27``); for 1x1
-kernels it is 3-4x slower than the equivalent matrix product. When
+multiple of 32 and slow otherwise (2.3-4.3x slower than the swapped layout
+for ``64 -> 1`` and ``64 -> 9``, 1.2-1.9x for ``-> 16`` and ``-> 27``); for
+1x1 kernels it is about 3.5x slower than the equivalent matrix product. When
 ``Cout < Cin`` and ``Cout`` is not a multiple of 32 we swap the roles of
 ``x`` and ``dy``; 1x1 kernels use a matrix product. Otherwise XLA's layout
-is the faster one (by up to 1.3x) and is kept. Either way the results agree
-with XLA's own gradients to float32 rounding.
+is the faster one (by up to 1.4x) and is kept, so e.g. the 3x3 64 -> 64
+gradient is exactly XLA's. The results agree with XLA's own gradients to
+float32 rounding.
+
+Not addressed here: at these sizes a training step's temporaries exceed
+glibc's mmap threshold, so by default every step page-faults them in anew
+(see ``keep_freed_memory`` in ``benchmarks/conv_grad.py``).
 """
 
 import functools
@@ -133,7 +138,7 @@ def _kernel_grad(
   cin, cout = x.shape[-1], dy.shape[-1]
   if k == 1:
     # One GEMM over all B * H * W pixels; XLA's convolution path for this is
-    # 3-4x slower than the matrix product it amounts to.
+    # about 3.5x slower than the matrix product it amounts to.
     dw = lax.dot_general(
       x, dy, (((0, 1, 2), (0, 1, 2)), ((), ())), precision=precision
     )

@@ -21,6 +21,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from sr_jax.models.conv import Conv
 from sr_jax.models.pixel_shuffle import pixel_shuffle
 
 _FINAL_ACTIVATIONS = {
@@ -87,8 +88,8 @@ class ESPCN(nn.Module):
         f"ESPCN: expected {self.channels} input channels, got {x.shape}"
       )
 
-    def conv(features: int, kernel: int, index: int) -> nn.Conv:
-      return nn.Conv(
+    def conv(features: int, kernel: int, index: int) -> Conv:
+      return Conv(
         features,
         (kernel, kernel),
         padding="SAME",

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from sr_jax.models.conv import Conv
 from sr_jax.models.pixel_shuffle import pixel_shuffle
 
 # PyTorch's default Conv2d initialisation, which the official RDN code trains
@@ -23,9 +24,9 @@ from sr_jax.models.pixel_shuffle import pixel_shuffle
 _KERNEL_INIT = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 
 
-def _conv(features: int, kernel: int, *, dtype: Any, name: str) -> nn.Conv:
+def _conv(features: int, kernel: int, *, dtype: Any, name: str) -> Conv:
   """A square 'SAME' convolution with bias and float32 parameters."""
-  return nn.Conv(
+  return Conv(
     features,
     (kernel, kernel),
     padding="SAME",

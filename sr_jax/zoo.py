@@ -1,0 +1,138 @@
+"""The model zoo: trained weights shipped in ``zoo/``, loadable by name.
+
+Each model is two files: ``zoo/<name>.npz`` holds the parameters (float32,
+one array per ``"layer/param"`` path, nothing else) and ``zoo/<name>.json``
+holds the config that made them, the npz's SHA-256, the training summary and
+the evaluation results. :func:`load` checks the checksum and every shape
+before it returns anything.
+"""
+
+import hashlib
+import json
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from sr_jax import models
+
+ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "zoo")
+
+
+def names(zoo_dir: str = ZOO_DIR) -> list[str]:
+  """The models available in ``zoo_dir``."""
+  if not os.path.isdir(zoo_dir):
+    return []
+  return sorted(f[:-5] for f in os.listdir(zoo_dir) if f.endswith(".json"))
+
+
+def _sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def _flatten(params) -> dict[str, np.ndarray]:
+  flat = {}
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    key = "/".join(str(getattr(p, "key", p)) for p in path)
+    flat[key] = np.asarray(leaf, np.float32)
+  return flat
+
+
+def _unflatten(flat: dict[str, np.ndarray]) -> dict:
+  tree: dict = {}
+  for key, value in flat.items():
+    node = tree
+    *parents, leaf = key.split("/")
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = value
+  return tree
+
+
+def export(
+  config, params, name: str, *, zoo_dir: str = ZOO_DIR, info: dict | None = None
+) -> str:
+  """Writes ``params`` and ``config`` as zoo model ``name``.
+
+  Args:
+    config: the config that trained the model.
+    params: the (EMA, if any) parameters to ship.
+    name: the zoo name, e.g. ``espcn_rdb_x3``.
+    zoo_dir: where to write.
+    info: extra JSON-able facts (steps, CPU hours, results).
+
+  Returns:
+    The path of the ``.npz`` file.
+  """
+  os.makedirs(zoo_dir, exist_ok=True)
+  npz = os.path.join(zoo_dir, f"{name}.npz")
+  tmp = npz + ".tmp.npz"
+  np.savez_compressed(tmp, **_flatten(params))
+  os.replace(tmp, npz)
+  meta = {
+    "name": name,
+    "sha256": _sha256(npz),
+    "params": models.count_params(params),
+    "config": json.loads(config.to_json_best_effort()),
+    **(info or {}),
+  }
+  with open(os.path.join(zoo_dir, f"{name}.json"), "w") as f:
+    json.dump(meta, f, indent=2)
+  return npz
+
+
+def load(name: str, *, zoo_dir: str = ZOO_DIR):
+  """Loads zoo model ``name`` (or a path to its ``.npz``/``.json``).
+
+  Returns:
+    ``(config, params)``: the training config (``ml_collections``) and the
+    params pytree for ``models.create(config)``.
+
+  Raises:
+    FileNotFoundError: unknown name (the message lists the available ones).
+    ValueError: a checksum or shape mismatch (a corrupt or edited file).
+  """
+  if name.endswith((".npz", ".json")):
+    zoo_dir, name = os.path.split(os.path.splitext(name)[0])
+  meta_path = os.path.join(zoo_dir, f"{name}.json")
+  npz_path = os.path.join(zoo_dir, f"{name}.npz")
+  if not os.path.exists(meta_path) or not os.path.exists(npz_path):
+    raise FileNotFoundError(
+      f"no zoo model {name!r} in {zoo_dir} (available: "
+      f"{', '.join(names(zoo_dir)) or 'none'})"
+    )
+  with open(meta_path) as f:
+    meta = json.load(f)
+  digest = _sha256(npz_path)
+  if digest != meta["sha256"]:
+    raise ValueError(
+      f"{npz_path}: SHA-256 {digest[:12]}... does not match {meta_path} "
+      f"({meta['sha256'][:12]}...): the file is corrupt or was replaced"
+    )
+  config = ml_collections.ConfigDict(meta["config"])
+  model = models.create(config)
+  with np.load(npz_path) as data:
+    params = _unflatten({k: data[k] for k in data.files})
+  expected = jax.eval_shape(
+    lambda: model.init(
+      jax.random.key(0), np.zeros((1, 8, 8, config.model.channels), np.float32)
+    )["params"]
+  )
+  want = {k: v.shape for k, v in _flatten_shapes(expected).items()}
+  got = {k: v.shape for k, v in _flatten(params).items()}
+  if want != got:
+    diff = sorted(set(want.items()) ^ set(got.items()))[:4]
+    raise ValueError(f"{npz_path}: parameters do not fit the model: {diff}")
+  return config, params
+
+
+def _flatten_shapes(tree) -> dict:
+  return {
+    "/".join(str(getattr(p, "key", p)) for p in path): leaf
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+  }

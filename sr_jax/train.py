@@ -7,6 +7,8 @@ devices and many hosts (each host feeds its own slice of the batch).
 """
 
 import functools
+import json
+import os
 import signal
 import time
 
@@ -29,6 +31,22 @@ from sr_jax import (
   models,
   train_state,
 )
+
+
+def _load_usage(workdir: str) -> dict:
+  try:
+    with open(os.path.join(workdir, "usage.json")) as f:
+      return json.load(f)
+  except (FileNotFoundError, json.JSONDecodeError):
+    return {"cpu_seconds": 0.0, "wall_seconds": 0.0}
+
+
+def _write_usage(workdir: str, usage: dict) -> None:
+  """Cumulative compute of the run, over restarts (for the zoo's CPU hours)."""
+  path = os.path.join(workdir, "usage.json")
+  with open(path + ".tmp", "w") as f:
+    json.dump(usage, f)
+  os.replace(path + ".tmp", path)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -154,6 +172,7 @@ def train_and_evaluate(config, workdir: str):
     The final train state.
   """
   t_run = time.perf_counter()
+  cpu_run = time.process_time()
   mesh = make_mesh()
   num_devices = mesh.devices.size
   if config.batch_size % num_devices:
@@ -188,6 +207,7 @@ def train_and_evaluate(config, workdir: str):
       "Resumed from checkpoint at step %d in %s.", start_step, workdir
     )
   checkpointing.write_config(config, workdir)
+  usage = _load_usage(workdir)
   if is_chief and start_step == 0:
     writer.write_hparams(
       {
@@ -327,6 +347,19 @@ def train_and_evaluate(config, workdir: str):
         if ckpt_now or preemption.requested:
           checkpointing.save(mngr, state, force=True)
           last_good = step
+          if is_chief:
+            _write_usage(
+              workdir,
+              {
+                "step": step,
+                "cpu_seconds": usage["cpu_seconds"]
+                + time.process_time()
+                - cpu_run,
+                "wall_seconds": usage["wall_seconds"]
+                + time.perf_counter()
+                - t_run,
+              },
+            )
       if eval_now:
         run_eval(step)
         # Keep evaluation time out of the next steps/s figure.

@@ -1,0 +1,197 @@
+"""OpenCV's ``dnn_superres`` ESPCN as an sr_jax :class:`ESPCN`, and its pipeline.
+
+OpenCV ships ESPCN graphs trained by TF-ESPCN (``ESPCN_x2/x3/x4.pb``). The x3
+graph, read with TensorFlow, is::
+
+  IteratorGetNext [1, H, W, 1]  (Y in [0, 1])
+  conv1 5x5 -> 64 (f1), + b1, Relu
+  conv2 3x3 -> 32 (f2), + b2, Relu
+  conv3 3x3 -> 9  (f3), + b3
+  DepthToSpace(block_size=3, NHWC)
+  NHWC_output = Tanh
+  NCHW_output = Transpose(NHWC_output, perm)   (for OpenCV's NCHW blobs)
+
+All convolutions are stride-1 'SAME' NHWC with HWIO kernels. With one output
+channel ``DepthToSpace`` is :func:`sr_jax.models.pixel_shuffle.pixel_shuffle`,
+so the network is ``ESPCN(scale=3, channels=1, features=(64, 32),
+kernel_sizes=(5, 3, 3), final_activation='tanh')``, with ReLU hidden
+activations; the final transpose only changes the layout.
+
+``DnnSuperResImpl::upsample`` wraps the network in a colour pipeline, which
+:func:`upscale_bgr` reproduces in JAX (jit-able, no OpenCV needed):
+
+1. ``cvtColor(BGR2YCrCb)`` on uint8 (full range, OpenCV's 14-bit fixed point
+   arithmetic), then everything ``/ 255`` as float32;
+2. the Y plane through the network;
+3. Cr and Cb upscaled with ``cv2.resize``'s default bilinear interpolation
+   (half-pixel centres, edge pixels repeated);
+4. merge, ``convertTo(CV_8U, 255)`` (round half to even, saturate);
+5. ``cvtColor(YCrCb2BGR)`` on uint8, again in fixed point.
+
+The fixed-point constants below reproduce OpenCV's ``cvtColor`` exactly
+(checked on all 2^24 colours in ``tests/opencv_espcn_test.py``).
+"""
+
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sr_jax.models.espcn import ESPCN
+
+__all__ = [
+  "bgr_to_ycrcb",
+  "load_opencv_espcn",
+  "opencv_espcn",
+  "upscale_bgr",
+  "upscale_y",
+  "ycrcb_to_bgr",
+]
+
+# OpenCV's integer YCrCb coefficients (imgproc color_yuv), 14-bit fixed point.
+_SHIFT = 14
+_R2Y, _G2Y, _B2Y = 4899, 9617, 1868
+_CR_FROM_R_Y, _CB_FROM_B_Y = 11682, 9241
+_R_FROM_CR, _G_FROM_CR, _G_FROM_CB, _B_FROM_CB = 22987, -11698, -5636, 29049
+_HALF = 128
+
+
+def opencv_espcn(scale: int = 3) -> ESPCN:
+  """The module of OpenCV's ESPCN graphs: 5x5/64, 3x3/32, 3x3/r^2, tanh."""
+  return ESPCN(
+    scale=scale,
+    channels=1,
+    features=(64, 32),
+    kernel_sizes=(5, 3, 3),
+    final_activation="tanh",
+  )
+
+
+def load_opencv_espcn(path_npz: str | os.PathLike) -> tuple[ESPCN, dict]:
+  """Builds sr_jax's ESPCN with the weights of an OpenCV ESPCN graph.
+
+  Args:
+    path_npz: a ``.npz`` of the graph's constants ``f1, b1, f2, b2, f3, b3``
+      (kernels HWIO, as in the graph), e.g.
+      ``../shared/peers/opencv/ESPCN_x3.npz``.
+
+  Returns:
+    ``(model, params)``: the module (its scale read from the last kernel's
+    ``r^2`` outputs) and its ``params`` tree, float32 NumPy arrays.
+
+  Raises:
+    KeyError: a missing weight.
+    ValueError: weights that are not the 3-layer, 1-channel ESPCN.
+  """
+  with np.load(path_npz) as data:
+    arrays = {k: np.asarray(data[k], np.float32) for k in data.files}
+  params = {}
+  for i in (1, 2, 3):
+    kernel, bias = arrays[f"f{i}"], arrays[f"b{i}"]
+    if kernel.ndim != 4 or bias.shape != kernel.shape[-1:]:
+      raise ValueError(
+        f"{path_npz}: f{i} {kernel.shape} / b{i} {bias.shape} are not an "
+        "HWIO kernel and its bias"
+      )
+    params[f"conv{i}"] = {"kernel": kernel, "bias": bias}
+  out = params["conv3"]["kernel"].shape[-1]
+  scale = math.isqrt(out)
+  if scale * scale != out or params["conv1"]["kernel"].shape[2] != 1:
+    raise ValueError(
+      f"{path_npz}: expected 1 input channel and r^2 outputs, got kernels "
+      f"{[p['kernel'].shape for p in params.values()]}"
+    )
+  model = opencv_espcn(scale)
+  expected = jax.eval_shape(
+    model.init, jax.random.key(0), jnp.zeros((1, 8, 8, 1), jnp.float32)
+  )["params"]
+  got = jax.tree.map(lambda a: a.shape, params)
+  if jax.tree.map(lambda a: a.shape, expected) != got:
+    raise ValueError(f"{path_npz}: weight shapes {got} do not fit the model")
+  return model, params
+
+
+def _descale(x: jax.Array) -> jax.Array:
+  """OpenCV's ``CV_DESCALE(x, 14)``: round the fixed-point value to integer."""
+  return (x + (1 << (_SHIFT - 1))) >> _SHIFT
+
+
+def bgr_to_ycrcb(bgr: jax.Array) -> jax.Array:
+  """``cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)`` for uint8, bit for bit.
+
+  Args:
+    bgr: ``uint8 [..., 3]`` in OpenCV's B, G, R order.
+
+  Returns:
+    ``uint8 [..., 3]``: Y, Cr, Cb (full range, chroma centred at 128).
+  """
+  x = bgr.astype(jnp.int32)
+  b, g, r = x[..., 0], x[..., 1], x[..., 2]
+  y = _descale(r * _R2Y + g * _G2Y + b * _B2Y)
+  cr = _descale((r - y) * _CR_FROM_R_Y + (_HALF << _SHIFT))
+  cb = _descale((b - y) * _CB_FROM_B_Y + (_HALF << _SHIFT))
+  return jnp.clip(jnp.stack([y, cr, cb], axis=-1), 0, 255).astype(jnp.uint8)
+
+
+def ycrcb_to_bgr(ycrcb: jax.Array) -> jax.Array:
+  """``cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2BGR)`` for uint8, bit for bit.
+
+  Args:
+    ycrcb: ``uint8 [..., 3]``: Y, Cr, Cb.
+
+  Returns:
+    ``uint8 [..., 3]`` in B, G, R order.
+  """
+  x = ycrcb.astype(jnp.int32)
+  y, cr, cb = x[..., 0], x[..., 1] - _HALF, x[..., 2] - _HALF
+  b = y + _descale(cb * _B_FROM_CB)
+  g = y + _descale(cb * _G_FROM_CB + cr * _G_FROM_CR)
+  r = y + _descale(cr * _R_FROM_CR)
+  return jnp.clip(jnp.stack([b, g, r], axis=-1), 0, 255).astype(jnp.uint8)
+
+
+def _resize_bilinear(plane: jax.Array, scale: int) -> jax.Array:
+  """``cv2.resize(plane, None, fx=scale, fy=scale)`` (INTER_LINEAR), float.
+
+  Upscaling samples the input at ``(x + 0.5) / scale - 0.5``; outside the
+  image OpenCV repeats the edge pixel, which is what ``jax.image.resize``'s
+  renormalised triangle kernel gives there too.
+  """
+  h, w = plane.shape
+  return jax.image.resize(plane, (h * scale, w * scale), method="linear")
+
+
+def upscale_y(model: ESPCN, params: dict, y: jax.Array) -> jax.Array:
+  """The network alone: ``float32 [H, W]`` Y in [0, 1] -> ``[rH, rW]``.
+
+  The output is the network's (tanh, so in [-1, 1]; not clipped).
+  """
+  out = model.apply({"params": params}, y[None, :, :, None])
+  return out[0, :, :, 0]
+
+
+def upscale_bgr(model: ESPCN, params: dict, bgr: jax.Array) -> jax.Array:
+  """OpenCV ``DnnSuperResImpl::upsample`` with this network, in JAX.
+
+  ``jax.jit(upscale_bgr, static_argnums=0)`` compiles the whole pipeline.
+
+  Args:
+    model: the module from :func:`load_opencv_espcn`.
+    params: its parameters.
+    bgr: ``uint8 [H, W, 3]``, B, G, R (as ``cv2.imread`` gives).
+
+  Returns:
+    ``uint8 [rH, rW, 3]`` B, G, R; agrees with OpenCV's output to within one
+    grey level (the network's float arithmetic is ordered differently).
+  """
+  ycrcb = bgr_to_ycrcb(bgr).astype(jnp.float32) / 255.0
+  y = upscale_y(model, params, ycrcb[..., 0])
+  r = model.scale
+  cr = _resize_bilinear(ycrcb[..., 1], r)
+  cb = _resize_bilinear(ycrcb[..., 2], r)
+  merged = jnp.stack([y, cr, cb], axis=-1) * 255.0
+  # convertTo(CV_8U): cvRound (half to even) and saturation.
+  merged = jnp.clip(jnp.round(merged), 0, 255).astype(jnp.uint8)
+  return ycrcb_to_bgr(merged)

@@ -1,0 +1,62 @@
+"""Tests for sr_jax/zoo.py and sr_jax/export.py."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from tiny import tiny_config
+
+from sr_jax import export, models, train, zoo
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("zoo")
+  config = tiny_config(tmp, total_steps=2)
+  workdir = str(tmp / "run")
+  train.train_and_evaluate(config, workdir)
+  return tmp, config, workdir
+
+
+def test_export_then_load_round_trips(trained):
+  tmp, config, workdir = trained
+  zoo_dir = str(tmp / "zoo")
+  export.export_run(workdir, "tiny_x3", zoo_dir=zoo_dir)
+  assert zoo.names(zoo_dir) == ["tiny_x3"]
+  with open(os.path.join(zoo_dir, "tiny_x3.json")) as f:
+    meta = json.load(f)
+  assert meta["step"] == 2 and meta["cpu_hours"] >= 0
+  assert meta["results"]["datasets"]["Set5"]["images"] == 2
+  loaded_config, params = zoo.load("tiny_x3", zoo_dir=zoo_dir)
+  assert loaded_config.model.width == config.model.width
+  assert meta["params"] == models.count_params(params)
+  x = np.random.default_rng(0).random((1, 10, 12, 1), np.float32)
+  y = models.create(loaded_config).apply({"params": params}, x)
+  assert y.shape == (1, 30, 36, 1)
+  # Same numbers as the checkpoint.
+  from sr_jax import checkpointing
+
+  ckpt, _ = checkpointing.restore_params(config, workdir)
+  for a, b in zip(jax.tree.leaves(ckpt), jax.tree.leaves(params), strict=True):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_corrupt_or_unknown_models_are_refused(trained):
+  tmp, _, workdir = trained
+  zoo_dir = str(tmp / "zoo2")
+  npz = export.export_run(workdir, "m", zoo_dir=zoo_dir)
+  with pytest.raises(FileNotFoundError, match="available: m"):
+    zoo.load("nope", zoo_dir=zoo_dir)
+  meta_path = os.path.join(zoo_dir, "m.json")
+  meta = json.load(open(meta_path))
+  meta["config"]["model"]["width"] = 16
+  json.dump(meta, open(meta_path, "w"))
+  with pytest.raises(ValueError, match="do not fit"):
+    zoo.load("m", zoo_dir=zoo_dir)
+  with open(npz, "r+b") as f:
+    f.seek(100)
+    f.write(b"\0\0\0\0")
+  with pytest.raises(ValueError, match="SHA-256"):
+    zoo.load(npz)

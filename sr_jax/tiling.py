@@ -90,9 +90,7 @@ def tiles(height: int, width: int, *, tile: int, margin: int) -> list[Tile]:
     ValueError: for a negative ``tile`` or ``margin``.
   """
   if tile < 0 or margin < 0:
-    raise ValueError(
-      f"tiles: tile ({tile}) and margin ({margin}) must be >= 0"
-    )
+    raise ValueError(f"tiles: tile ({tile}) and margin ({margin}) must be >= 0")
   out = []
   for r0, r1, kr0, kr1 in _axis_tiles(height, tile, margin):
     for c0, c1, kc0, kc1 in _axis_tiles(width, tile, margin):
@@ -227,4 +225,3 @@ def default_margin(config) -> tuple[int, str | None]:
       "so tiled output differs slightly from --tile=0"
     )
   return radius, None
-

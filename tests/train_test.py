@@ -121,3 +121,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
   with pytest.raises(train.NonFiniteLossError, match="step 2"):
     train.train_and_evaluate(config6, workdir)
   assert os.listdir(os.path.join(workdir, "checkpoints")) == ["2"]
+
+
+def test_bfloat16_compute_keeps_float32_params(tmp_path):
+  config = tiny_config(tmp_path, total_steps=2)
+  config.model.dtype = "bfloat16"
+  config.eval.every_steps = 0
+  state = train.train_and_evaluate(config, str(tmp_path / "bf16"))
+  dtypes = {x.dtype for x in jax.tree.leaves(state.params)}
+  assert dtypes == {np.dtype("float32")}
+  assert np.isfinite(float(jax.tree.leaves(state.params)[0].sum()))

@@ -1,0 +1,287 @@
+"""Interleaved timing of competing implementations, one worker process each.
+
+The benchmarks here compare sr_jax with other frameworks on a small shared
+machine, where another job may be running. To make the comparison fair:
+
+* every contender runs in its own process, so that thread pools (OpenMP,
+  Eigen, oneDNN) and allocator settings do not interact, and glibc's
+  ``mallopt`` (process-wide) can differ between two sr_jax variants;
+* the workers are pinned to the same CPUs (``threads`` of them) before any
+  framework is imported, so all of them use the same number of threads;
+* the driver asks the workers in turn for ``calls_per_round`` timed calls,
+  reversing the order every round, so that background load hits all of them
+  alike; a worker that is not being timed sleeps on its pipe;
+* reported times are medians over all the timed calls.
+
+A contender is a module-level factory (picklable, so that the spawned worker
+can find it) that builds a :class:`Workload`; heavy imports belong inside the
+factory, not at the top of the benchmark script, because every worker
+re-imports that script.
+"""
+
+import ctypes
+import dataclasses
+import json
+import multiprocessing
+import os
+import resource
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def keep_freed_memory() -> None:
+  """Makes glibc serve every block from its heap and never give it back.
+
+  The setting ``benchmarks/conv_grad.py`` found: XLA:CPU allocates a
+  program's temporaries as one block per execution, above glibc's mmap
+  threshold, so by default every step maps fresh pages and page-faults them
+  in. Same as ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.
+  trim_threshold=1073741824``. Process-wide; call before allocating.
+  """
+  libc = ctypes.CDLL("libc.so.6")
+  libc.mallopt(_M_MMAP_MAX, 0)
+  libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+
+
+@dataclasses.dataclass
+class Workload:
+  """What a worker times.
+
+  Attributes:
+    run: one timed call; must return only when the work is done (block on
+      asynchronous results).
+    prepare: called, untimed, before each round of timed calls (e.g. to
+      drain a prefetch buffer that filled while other workers ran).
+    info: anything the driver should know (parameter counts, FLOPs, ...);
+      must be picklable.
+  """
+
+  run: Callable[[], Any]
+  prepare: Callable[[], Any] | None = None
+  info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Contender:
+  """One implementation to time.
+
+  Attributes:
+    name: its label in tables and JSON.
+    factory: a module-level function returning a :class:`Workload`.
+    kwargs: keyword arguments for ``factory``.
+    malloc_tuned: call :func:`keep_freed_memory` before anything else.
+  """
+
+  name: str
+  factory: Callable[..., Workload]
+  kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+  malloc_tuned: bool = False
+
+
+@dataclasses.dataclass
+class Timings:
+  """The timed calls of one contender.
+
+  Attributes:
+    name: the contender's name.
+    wall_s: wall-clock seconds of each call.
+    cpu_s: CPU seconds (all threads of the worker) of each call.
+    faults: minor page faults of each call.
+    info: the workload's ``info``.
+  """
+
+  name: str
+  wall_s: list[float]
+  cpu_s: list[float]
+  faults: list[int]
+  info: dict[str, Any]
+
+  @property
+  def median_s(self) -> float:
+    return float(np.median(self.wall_s))
+
+  @property
+  def median_ms(self) -> float:
+    return 1e3 * self.median_s
+
+  def quartiles_ms(self) -> tuple[float, float]:
+    q1, q3 = np.percentile(self.wall_s, [25, 75])
+    return 1e3 * float(q1), 1e3 * float(q3)
+
+  @property
+  def cores(self) -> float:
+    """CPU time over wall time: the cores the worker kept busy."""
+    return float(np.sum(self.cpu_s) / max(np.sum(self.wall_s), 1e-12))
+
+  @property
+  def faults_per_call(self) -> float:
+    return float(np.median(self.faults))
+
+
+def _minor_faults() -> int:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _pin_cpus(threads: int) -> None:
+  cpus = sorted(os.sched_getaffinity(0))
+  os.sched_setaffinity(0, cpus[:threads])
+
+
+def _worker(
+  conn, contender: Contender, threads: int, warmup: int
+) -> None:  # pragma: no cover - runs in a child process
+  try:
+    _pin_cpus(threads)
+    if contender.malloc_tuned:
+      keep_freed_memory()
+    workload = contender.factory(**contender.kwargs)
+    for _ in range(warmup):
+      workload.run()
+  except BaseException:  # noqa: BLE001 - reported to the driver
+    conn.send(("error", traceback.format_exc()))
+    return
+  conn.send(("ready", workload.info))
+  while True:
+    calls = conn.recv()
+    if calls is None:
+      break
+    if workload.prepare is not None:
+      workload.prepare()
+    samples = []
+    for _ in range(calls):
+      faults, cpu, wall = _minor_faults(), time.process_time(), time.perf_counter()
+      workload.run()
+      samples.append(
+        (
+          time.perf_counter() - wall,
+          time.process_time() - cpu,
+          _minor_faults() - faults,
+        )
+      )
+    conn.send(("samples", samples))
+
+
+def run_interleaved(
+  contenders: Sequence[Contender],
+  *,
+  rounds: int,
+  calls_per_round: int | dict[str, int],
+  warmup: int = 2,
+  threads: int = 2,
+  log: Callable[[str], Any] = print,
+) -> dict[str, Timings]:
+  """Times the contenders in worker processes, alternating between them.
+
+  Args:
+    contenders: what to time; names must be unique.
+    rounds: rounds of timed calls; the order of the contenders is reversed
+      every round.
+    calls_per_round: timed calls per contender and round (or name -> count).
+    warmup: untimed calls right after each workload is built.
+    threads: CPUs every worker is pinned to (the first ``threads`` of this
+      process's CPUs).
+    log: progress messages.
+
+  Returns:
+    name -> :class:`Timings`.
+
+  Raises:
+    RuntimeError: a worker failed (its traceback is in the message).
+  """
+  names = [c.name for c in contenders]
+  if len(set(names)) != len(names):
+    raise ValueError(f"duplicate contender names: {names}")
+  if isinstance(calls_per_round, int):
+    calls_per_round = dict.fromkeys(names, calls_per_round)
+  ctx = multiprocessing.get_context("spawn")
+  workers = {}
+  try:
+    # Set up one at a time: compiling in parallel would only slow each one.
+    for c in contenders:
+      log(f"  starting {c.name} ...")
+      parent, child = ctx.Pipe()
+      proc = ctx.Process(
+        target=_worker, args=(child, c, threads, warmup), daemon=True
+      )
+      proc.start()
+      kind, payload = parent.recv()
+      if kind == "error":
+        raise RuntimeError(f"worker {c.name!r} failed:\n{payload}")
+      workers[c.name] = (proc, parent, payload)
+    samples = {name: [] for name in names}
+    order = list(names)
+    for r in range(rounds):
+      for name in order:
+        _, conn, _ = workers[name]
+        conn.send(calls_per_round[name])
+        kind, payload = conn.recv()
+        samples[name].extend(payload)
+      log(
+        f"  round {r + 1}/{rounds}: "
+        + ", ".join(
+          f"{n} {1e3 * np.median([s[0] for s in samples[n]]):.1f} ms"
+          for n in names
+        )
+      )
+      order.reverse()
+  finally:
+    for proc, conn, _ in workers.values():
+      try:
+        conn.send(None)
+      except OSError:
+        pass
+      proc.join(timeout=30)
+      if proc.is_alive():
+        proc.terminate()
+  return {
+    name: Timings(
+      name=name,
+      wall_s=[s[0] for s in samples[name]],
+      cpu_s=[s[1] for s in samples[name]],
+      faults=[s[2] for s in samples[name]],
+      info=workers[name][2],
+    )
+    for name in names
+  }
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+  """A GitHub markdown table; numbers are printed as given (format first)."""
+  lines = [
+    "| " + " | ".join(headers) + " |",
+    "|" + "|".join("---" for _ in headers) + "|",
+  ]
+  lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def write_json(path: str | os.PathLike, results: dict[str, Any]) -> None:
+  """Writes ``results`` as indented JSON, creating the folder."""
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(results, indent=1) + "\n")
+
+
+def machine_line() -> str:
+  """CPU model, core count and load: the context every table needs."""
+  model = "unknown CPU"
+  try:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        model = line.split(":", 1)[1].strip()
+        break
+  except OSError:
+    pass
+  load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+  return (
+    f"{model}, {os.cpu_count()} CPUs visible, load average {load} "
+    "(other jobs share this machine: trust ratios over absolute times)"
+  )

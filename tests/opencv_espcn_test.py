@@ -1,0 +1,110 @@
+"""Tests for sr_jax/models/opencv_espcn.py against OpenCV's own ESPCN x3.
+
+The weights come from ``../shared/peers/opencv`` (skipped without it). The
+TensorFlow test runs wherever the shared folder is. The OpenCV tests need
+``cv2`` (``opencv-contrib-python-headless``, a benchmark-only dependency in
+``benchmarks/requirements.txt``, not in ``requirements.txt``), so in CI they
+usually skip, saying so.
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import REPO_DATA, require_shared
+from PIL import Image
+
+from sr_jax import models
+from sr_jax.models import opencv_espcn
+
+_UPSCALE = jax.jit(opencv_espcn.upscale_bgr, static_argnums=0)
+
+
+def _peer(name: str) -> str:
+  return require_shared("peers", "opencv", name)
+
+
+def _cv2():
+  try:
+    import cv2
+  except ImportError:
+    pytest.skip(
+      "cv2 is not importable: `pip install -r benchmarks/requirements.txt` "
+      "(opencv-contrib-python-headless) to compare with OpenCV itself"
+    )
+  if not hasattr(cv2, "dnn_superres"):
+    pytest.skip("this cv2 has no dnn_superres (needs the contrib package)")
+  return cv2
+
+
+def _bgr_crop() -> np.ndarray:
+  """A real 72x90 BGR crop of Set14 'monarch' (wings, edges and flat areas)."""
+  path = os.path.join(REPO_DATA, "eval", "Set14", "monarch.png")
+  rgb = np.asarray(Image.open(path).convert("RGB"))[200:272, 300:390]
+  return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def test_loader_builds_the_three_layer_network():
+  model, params = opencv_espcn.load_opencv_espcn(_peer("ESPCN_x3.npz"))
+  assert model.scale == 3
+  assert model.features == (64, 32)
+  assert model.final_activation == "tanh"
+  # 5*5*1*64 + 64 + 3*3*64*32 + 32 + 3*3*32*9 + 9.
+  assert models.count_params(params) == 22_729
+
+
+def test_network_matches_the_tensorflow_graph():
+  """The .pb run by TensorFlow equals sr_jax's module with the .npz weights."""
+  import tensorflow as tf
+
+  graph_def = tf.compat.v1.GraphDef()
+  with open(_peer("ESPCN_x3.pb"), "rb") as f:
+    graph_def.ParseFromString(f.read())
+  y = _bgr_crop()[..., 1].astype(np.float32) / 255.0
+  run = tf.compat.v1.wrap_function(
+    lambda x: tf.compat.v1.import_graph_def(
+      graph_def,
+      input_map={"IteratorGetNext:0": x},
+      return_elements=["NHWC_output:0"],
+    ),
+    [tf.TensorSpec([1, *y.shape, 1], tf.float32)],
+  )
+  expected = run(tf.constant(y[None, :, :, None]))[0].numpy()[0, :, :, 0]
+  model, params = opencv_espcn.load_opencv_espcn(_peer("ESPCN_x3.npz"))
+  got = np.asarray(opencv_espcn.upscale_y(model, params, jnp.asarray(y)))
+  assert got.shape == (3 * y.shape[0], 3 * y.shape[1])
+  np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_color_conversions_are_opencvs_on_every_color():
+  cv2 = _cv2()
+  v = np.arange(256, dtype=np.uint8)
+  every = np.stack(np.meshgrid(v, v, v, indexing="ij"), axis=-1)
+  every = every.reshape(4096, 4096, 3)
+  np.testing.assert_array_equal(
+    np.asarray(opencv_espcn.bgr_to_ycrcb(jnp.asarray(every))),
+    cv2.cvtColor(every, cv2.COLOR_BGR2YCrCb),
+  )
+  np.testing.assert_array_equal(
+    np.asarray(opencv_espcn.ycrcb_to_bgr(jnp.asarray(every))),
+    cv2.cvtColor(every, cv2.COLOR_YCrCb2BGR),
+  )
+
+
+def test_pipeline_agrees_with_dnn_superres_within_one_grey_level():
+  cv2 = _cv2()
+  bgr = _bgr_crop()
+  sr = cv2.dnn_superres.DnnSuperResImpl_create()
+  sr.readModel(_peer("ESPCN_x3.pb"))
+  sr.setModel("espcn", 3)
+  expected = sr.upsample(bgr)
+  model, params = opencv_espcn.load_opencv_espcn(_peer("ESPCN_x3.npz"))
+  got = np.asarray(_UPSCALE(model, params, jnp.asarray(bgr)))
+  assert got.shape == expected.shape == (216, 270, 3)
+  assert got.dtype == np.uint8
+  diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
+  assert diff.max() <= 1
+  # Off-by-one only where float rounding lands next to a .5.
+  assert np.mean(diff > 0) < 1e-3

@@ -222,6 +222,7 @@ def default_margin(config) -> tuple[int, str | None]:
   if config.model.name in GLOBAL_MODELS:
     return radius, (
       f"model {config.model.name!r} pools statistics over the whole image, "
-      "so tiled output differs slightly from --tile=0"
+      "so an image split into tiles comes out slightly different from "
+      "--tile=0"
     )
   return radius, None

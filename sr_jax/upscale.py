@@ -99,7 +99,13 @@ def read_picture(path: str) -> Picture:
     raise
   except FileNotFoundError as e:
     raise image_io.ImageReadError(f"{path}: no such file") from e
-  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+  except (
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    OSError,
+    SyntaxError,
+    ValueError,
+  ) as e:
     raise image_io.ImageReadError(
       f"{path}: cannot decode the image ({e}); the file is corrupt, truncated "
       "or not an image"
@@ -281,7 +287,11 @@ class Upscaler:
     return out
 
   def upscale_picture(
-    self, picture: Picture, *, with_bicubic: bool = False, progress=False
+    self,
+    picture: Picture,
+    *,
+    with_bicubic: bool = False,
+    progress: bool = False,
   ) -> tuple[Picture, np.ndarray | None]:
     """Upscales colour (model) and alpha (bicubic).
 
@@ -295,12 +305,25 @@ class Upscaler:
     color_sr = self.upscale(picture.color, bicubic=bicubic, progress=progress)
     alpha = None
     if picture.alpha is not None:
+      # uint8 only: PIL has no 16-bit modes with alpha.
       alpha = self.bicubic(picture.alpha)
-      if picture.alpha.dtype == np.uint16:
-        alpha = np.floor(np.clip(alpha, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
     return Picture(color_sr, alpha), (
       _to_8_bit(bicubic) if with_bicubic else None
     )
+
+
+def upscale_array(
+  image: np.ndarray,
+  *,
+  config,
+  params,
+  tile: int = DEFAULT_TILE,
+  margin: int = -1,
+) -> np.ndarray:
+  """Super-resolves one uint8/uint16 ``[h, w(, 3)]`` image (see
+  :meth:`Upscaler.upscale`). Compiles the model anew: for several images,
+  make one :class:`Upscaler` and call its ``upscale``."""
+  return Upscaler(config, params, tile=tile, margin=margin).upscale(image)
 
 
 def _quantize(sr: np.ndarray, dtype, *, grey: bool) -> np.ndarray:

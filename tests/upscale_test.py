@@ -155,6 +155,7 @@ def test_image_kinds(zoo_paths, tmp_path):
   src.mkdir()
   Image.fromarray(rgb).save(src / "rgb.png")
   Image.fromarray(grey).save(src / "grey.png")
+  Image.fromarray(np.dstack([grey, alpha])).save(src / "greya.png")
   Image.fromarray(np.dstack([rgb, alpha])).save(src / "rgba.png")
   Image.fromarray(grey.astype(np.uint16) * 257).save(src / "deep.png")
   Image.fromarray(rgb).quantize(16).save(src / "palette.png")
@@ -172,6 +173,11 @@ def test_image_kinds(zoo_paths, tmp_path):
   config, params = zoo.load(zoo_paths["y"])
   as_rgb = upscale.Upscaler(config, params).upscale(np.dstack([grey] * 3))
   assert np.abs(grey_sr.astype(int) - as_rgb[..., 0]).max() <= 1
+
+  mode, greya_sr = _read(out / "greya_x3.png")
+  assert mode == "LA"
+  np.testing.assert_array_equal(greya_sr[..., 0], grey_sr)
+  np.testing.assert_array_equal(greya_sr[..., 1], imresize.imresize(alpha, 3))
 
   mode, rgba_sr = _read(out / "rgba_x3.png")
   assert mode == "RGBA" and rgba_sr.shape == (120, 180, 4)
@@ -239,10 +245,9 @@ def test_unreadable_files_are_reported_and_skipped(zoo_paths, tmp_path):
     cwd=REPO, capture_output=True, text=True, timeout=120,
   )  # fmt: skip
   assert proc.returncode == 1, proc.stderr
-  for name in ("truncated.png", "notes.jpg", "missing.png"):
-    assert f"FAILED {folder / name}" in proc.stderr or (
-      name == "missing.png" and "missing.png: no such file" in proc.stderr
-    )
+  assert f"FAILED {folder / 'truncated.png'}: cannot decode" in proc.stderr
+  assert f"FAILED {folder / 'notes.jpg'}: cannot decode" in proc.stderr
+  assert "missing.png: no such file" in proc.stderr
   assert "1 written, 0 skipped, 3 failed" in proc.stderr
   assert os.listdir(out) == ["good_x3.png"]
 

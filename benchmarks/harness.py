@@ -136,28 +136,40 @@ def _pin_cpus(threads: int) -> None:
 
 
 def _worker(
-  conn, contender: Contender, threads: int, warmup: int
+  conn, contender: Contender, threads: int, warmup: tuple[int, float]
 ) -> None:  # pragma: no cover - runs in a child process
   try:
     _pin_cpus(threads)
     if contender.malloc_tuned:
       keep_freed_memory()
     workload = contender.factory(**contender.kwargs)
-    for _ in range(warmup):
+    calls, budget_s = warmup
+    start = time.perf_counter()
+    for i in range(calls):
+      if i >= 2 and time.perf_counter() - start > budget_s:
+        break
       workload.run()
   except BaseException:  # noqa: BLE001 - reported to the driver
     conn.send(("error", traceback.format_exc()))
     return
   conn.send(("ready", workload.info))
   while True:
-    calls = conn.recv()
-    if calls is None:
+    request = conn.recv()
+    if request is None:
       break
+    calls, budget_s = request
     if workload.prepare is not None:
       workload.prepare()
     samples = []
+    start = time.perf_counter()
     for _ in range(calls):
-      faults, cpu, wall = _minor_faults(), time.process_time(), time.perf_counter()
+      if samples and time.perf_counter() - start > budget_s:
+        break
+      faults, cpu, wall = (
+        _minor_faults(),
+        time.process_time(),
+        time.perf_counter(),
+      )
       workload.run()
       samples.append(
         (
@@ -173,8 +185,10 @@ def run_interleaved(
   contenders: Sequence[Contender],
   *,
   rounds: int,
-  calls_per_round: int | dict[str, int],
-  warmup: int = 2,
+  calls_per_round: int,
+  round_budget_s: float = float("inf"),
+  warmup: int = 10,
+  warmup_budget_s: float = 5.0,
   threads: int = 2,
   log: Callable[[str], Any] = print,
 ) -> dict[str, Timings]:
@@ -184,8 +198,14 @@ def run_interleaved(
     contenders: what to time; names must be unique.
     rounds: rounds of timed calls; the order of the contenders is reversed
       every round.
-    calls_per_round: timed calls per contender and round (or name -> count).
-    warmup: untimed calls right after each workload is built.
+    calls_per_round: timed calls per contender and round...
+    round_budget_s: ...but a contender stops its round after the call that
+      takes it past this many seconds (at least one call per round), so
+      that a very slow one does not dominate the run time.
+    warmup: untimed calls right after each workload is built (XLA's
+      allocations take several steps to settle with the tuned malloc)...
+    warmup_budget_s: ...or fewer, stopping (after at least two) once
+      warming up took this many seconds.
     threads: CPUs every worker is pinned to (the first ``threads`` of this
       process's CPUs).
     log: progress messages.
@@ -199,8 +219,6 @@ def run_interleaved(
   names = [c.name for c in contenders]
   if len(set(names)) != len(names):
     raise ValueError(f"duplicate contender names: {names}")
-  if isinstance(calls_per_round, int):
-    calls_per_round = dict.fromkeys(names, calls_per_round)
   ctx = multiprocessing.get_context("spawn")
   workers = {}
   try:
@@ -209,7 +227,9 @@ def run_interleaved(
       log(f"  starting {c.name} ...")
       parent, child = ctx.Pipe()
       proc = ctx.Process(
-        target=_worker, args=(child, c, threads, warmup), daemon=True
+        target=_worker,
+        args=(child, c, threads, (warmup, warmup_budget_s)),
+        daemon=True,
       )
       proc.start()
       kind, payload = parent.recv()
@@ -221,7 +241,7 @@ def run_interleaved(
     for r in range(rounds):
       for name in order:
         _, conn, _ = workers[name]
-        conn.send(calls_per_round[name])
+        conn.send((calls_per_round, round_budget_s))
         kind, payload = conn.recv()
         samples[name].extend(payload)
       log(
@@ -253,7 +273,9 @@ def run_interleaved(
   }
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def markdown_table(
+  headers: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> str:
   """A GitHub markdown table; numbers are printed as given (format first)."""
   lines = [
     "| " + " | ".join(headers) + " |",

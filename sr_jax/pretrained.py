@@ -1,7 +1,9 @@
 """Loading weights that were not trained by this run: official peers, the zoo."""
 
+import json
 import os
 
+from sr_jax import zoo
 from sr_jax.models import imdn_weights
 
 
@@ -23,7 +25,21 @@ def load_params(path: str, *, config):
     raise FileNotFoundError(f"--config.pretrained={path!r}: no such file")
   if config.model.name == "imdn":
     return imdn_weights.load_imdn_params(path, scale=config.scale)
+  if path.endswith(".npz") and os.path.exists(path[: -len(".npz")] + ".json"):
+    zoo_config, params = zoo.load(path)
+    # Compare through JSON, where tuples and lists are the same thing.
+    want = json.loads(config.to_json_best_effort())["model"]
+    have = json.loads(zoo_config.to_json_best_effort())["model"]
+    if zoo_config.scale != config.scale or any(
+      have.get(k) != v for k, v in want.items() if k != "dtype"
+    ):
+      raise ValueError(
+        f"--config.pretrained={path!r} was trained as {zoo_config.model.name} "
+        f"x{zoo_config.scale} with model settings {dict(zoo_config.model)}, "
+        "which differ from the --config given; use the config it names"
+      )
+    return params
   raise ValueError(
-    f"--config.pretrained={path!r}: loading weights for model "
-    f"{config.model.name!r} is not supported; pretrained weights exist for: imdn"
+    f"--config.pretrained={path!r}: not IMDN weights and not a zoo .npz "
+    "(with its .json beside it)"
   )

@@ -60,3 +60,19 @@ def test_corrupt_or_unknown_models_are_refused(trained):
     f.write(b"\0\0\0\0")
   with pytest.raises(ValueError, match="SHA-256"):
     zoo.load(npz)
+
+
+def test_zoo_weights_evaluate_like_their_checkpoint(trained, tmp_path):
+  from sr_jax import evaluate
+
+  _, config, workdir = trained
+  zoo_dir = str(tmp_path / "zoo")
+  npz = export.export_run(workdir, "m", zoo_dir=zoo_dir)
+  from_ckpt = evaluate.evaluate(config, workdir)
+  config = tiny_config(trained[0], total_steps=2)
+  config.pretrained = npz
+  from_zoo = evaluate.evaluate(config, str(tmp_path / "ev"))
+  assert from_zoo["Set5"]["psnr"] == from_ckpt["Set5"]["psnr"]
+  config.model.width = 16
+  with pytest.raises(ValueError, match="differ"):
+    evaluate.evaluate(config, str(tmp_path / "ev2"))

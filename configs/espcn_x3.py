@@ -3,6 +3,12 @@
 Conv 5x5/64, 3x3/64, 3x3/32, 3x3/9, ReLU, depth_to_space, Y channel:
 
   python -m sr_jax.main --config=configs/espcn_x3.py --workdir=/tmp/espcn_x3
+
+The zoo model ``espcn_x3`` was trained with
+``--config.data.train_dir=../shared/data/train
+--config.data.train_sets=T91,BSD200,General100 --config.total_steps=30000``
+(0.13 CPU hours): Set5 32.714 / .9101, Set14 29.299 / .8218, BSD100
+28.356 / .7857 (basicsr convention).
 """
 
 from configs import default

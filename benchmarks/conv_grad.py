@@ -42,7 +42,6 @@ Sections:
 """
 
 import argparse
-import ctypes
 import json
 import platform
 import resource
@@ -476,23 +475,13 @@ def bench_variants(repeats: int) -> list[dict[str, Any]]:
 
 # --- Allocator study (--malloc) ---------------------------------------------
 
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-
 
 def keep_freed_memory() -> None:
-  """Makes glibc serve every block from its heap and never give it back.
+  """sr_jax's allocator setting without its one-arena part (as measured here
+  first; see :mod:`sr_jax.allocator`)."""
+  from sr_jax import allocator
 
-  By default glibc maps each block above its mmap threshold (dynamic, at most
-  32 MiB) afresh and unmaps it on free. XLA:CPU allocates a program's
-  temporaries as one block per execution, so a training step larger than
-  that touches fresh pages every time: tens of thousands of page faults per
-  step. Equivalent to starting Python with ``GLIBC_TUNABLES=glibc.malloc.
-  mmap_max=0:glibc.malloc.trim_threshold=1073741824``. Process-wide, and
-  glibc's dynamic threshold cannot be restored afterwards.
-  """
-  libc = ctypes.CDLL("libc.so.6")
-  libc.mallopt(_M_MMAP_MAX, 0)
-  libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+  allocator.keep_freed_memory(one_arena=False)
 
 
 def bench_malloc(repeats: int, rounds: int = 2) -> list[dict[str, Any]]:

@@ -19,12 +19,12 @@ factory, not at the top of the benchmark script, because every worker
 re-imports that script.
 """
 
-import ctypes
 import dataclasses
 import json
 import multiprocessing
 import os
 import resource
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -33,22 +33,18 @@ from typing import Any
 
 import numpy as np
 
-# glibc's mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+# sr_jax itself (for its allocator setting); the benchmarks run from anywhere.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sr_jax import allocator  # noqa: E402
+
+# Allocator settings a contender can run with (``Contender.malloc``).
+MALLOC_SETTINGS = ("no_mmap", "no_mmap_one_arena")
 
 
-def keep_freed_memory() -> None:
-  """Makes glibc serve every block from its heap and never give it back.
-
-  The setting ``benchmarks/conv_grad.py`` found: XLA:CPU allocates a
-  program's temporaries as one block per execution, above glibc's mmap
-  threshold, so by default every step maps fresh pages and page-faults them
-  in. Same as ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.
-  trim_threshold=1073741824``. Process-wide; call before allocating.
-  """
-  libc = ctypes.CDLL("libc.so.6")
-  libc.mallopt(_M_MMAP_MAX, 0)
-  libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+def keep_freed_memory(*, one_arena: bool = False) -> None:
+  """sr_jax's allocator setting (:mod:`sr_jax.allocator`), optionally
+  without the one-arena part, to measure the two separately."""
+  allocator.keep_freed_memory(one_arena=one_arena)
 
 
 @dataclasses.dataclass
@@ -77,13 +73,20 @@ class Contender:
     name: its label in tables and JSON.
     factory: a module-level function returning a :class:`Workload`.
     kwargs: keyword arguments for ``factory``.
-    malloc_tuned: call :func:`keep_freed_memory` before anything else.
+    malloc: None (glibc's defaults) or one of :data:`MALLOC_SETTINGS`,
+      applied with :func:`keep_freed_memory` before anything else.
+    threads: CPUs to pin this worker to, instead of ``run_interleaved``'s.
   """
 
   name: str
   factory: Callable[..., Workload]
   kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-  malloc_tuned: bool = False
+  malloc: str | None = None
+  threads: int | None = None
+
+  def __post_init__(self):
+    if self.malloc is not None and self.malloc not in MALLOC_SETTINGS:
+      raise ValueError(f"malloc={self.malloc!r} not in {MALLOC_SETTINGS}")
 
 
 @dataclasses.dataclass
@@ -118,7 +121,12 @@ class Timings:
 
   @property
   def cores(self) -> float:
-    """CPU time over wall time: the cores the worker kept busy."""
+    """CPU time over wall time: roughly, the cores the worker kept busy.
+
+    A hint only: on the shared VM this was measured on it sometimes reads
+    far too low (0.27 for a matmul that ran faster than one core can), so
+    the process CPU clock evidently misses time there.
+    """
     return float(np.sum(self.cpu_s) / max(np.sum(self.wall_s), 1e-12))
 
   @property
@@ -139,9 +147,9 @@ def _worker(
   conn, contender: Contender, threads: int, warmup: tuple[int, float]
 ) -> None:  # pragma: no cover - runs in a child process
   try:
-    _pin_cpus(threads)
-    if contender.malloc_tuned:
-      keep_freed_memory()
+    _pin_cpus(contender.threads or threads)
+    if contender.malloc is not None:
+      keep_freed_memory(one_arena=contender.malloc == "no_mmap_one_arena")
     workload = contender.factory(**contender.kwargs)
     calls, budget_s = warmup
     start = time.perf_counter()

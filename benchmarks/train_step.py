@@ -16,10 +16,16 @@ low-resolution 16x16 patches (the config's ``lr_patch_size``) and their
   ``train.py`` runs (uint8 RGB batch in, converted to Y inside the step; the
   step also computes the batch PSNR), with glibc's default allocator
   settings, as ``python -m sr_jax.main`` runs today;
-* ``sr_jax (malloc tuned)``: the same in a process that first calls
-  ``mallopt(M_MMAP_MAX=0)`` and a 1 GiB trim threshold (``harness.
-  keep_freed_memory``; see ``benchmarks/conv_grad.py``);
-* ``pytorch``: eager PyTorch on CPU, NCHW ``nn.Conv2d``, ``F.pixel_shuffle``
+* ``sr_jax (malloc: no mmap only)``: the same in a process that first calls
+  ``mallopt(M_MMAP_MAX=0)`` and a 1 GiB trim threshold, the setting
+  ``benchmarks/conv_grad.py`` found;
+* ``sr_jax (malloc tuned)``: that plus ``M_ARENA_MAX=1``, which makes the
+  page faults stop for good (``harness.keep_freed_memory``);
+* ``sr_jax, 1 CPU``: glibc defaults, pinned to one CPU (XLA then runs one
+  thread): for comparison with PyTorch's best setting here;
+* ``pytorch``: eager PyTorch on CPU (2 threads with OpenMP's default wait
+  policy, with ``OMP_WAIT_POLICY=PASSIVE``, and 1 thread: see
+  ``IMPLEMENTATIONS``), NCHW ``nn.Conv2d``, ``F.pixel_shuffle``
   and, for ESPCN-RDB, ``F.interpolate(mode='bicubic', align_corners=False)``
   (Keys a = -0.75, where ``jax.image.resize`` uses a = -0.5: same cost),
   ``torch.optim.Adam``;
@@ -34,6 +40,13 @@ follows the CPU affinity), and the processes take turns step by step in
 rounds (see ``benchmarks/harness.py``). Reported: the median step time,
 examples/s = 16 / median, and R = sr_jax examples/s / peer examples/s
 (R > 1: sr_jax is faster), also for the malloc-tuned variant.
+
+``--check`` instead copies sr_jax's weights into the PyTorch and Keras twins
+and prints the largest output difference (with ESPCN-RDB's bicubic skip on,
+the three bicubic kernels differ; off, the networks agree to float
+rounding). ``--breakdown`` instead times forward, forward + backward and the whole
+step separately, for sr_jax, its malloc-tuned variant, PyTorch on 1 thread
+and TensorFlow.
 """
 
 import argparse
@@ -41,6 +54,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +91,26 @@ def make_batch(config) -> dict[str, np.ndarray]:
 # --- sr_jax -----------------------------------------------------------------
 
 
-def sr_jax_step(config_name: str) -> harness.Workload:
-  """The real ``compile_train_step`` of ``config_name`` on a fixed batch."""
+def sr_jax_step(
+  config_name: str,
+  *,
+  batches: Iterator[dict] | None = None,
+  part: str = "step",
+) -> harness.Workload:
+  """The real ``compile_train_step`` of ``config_name``, or a part of it.
+
+  Args:
+    config_name: a key of :data:`CONFIGS`.
+    batches: NumPy batches to train on, each put on the mesh with
+      ``train.global_batch`` inside the timed call, as ``train.py`` does;
+      None: one fixed batch (:func:`make_batch`), placed once.
+    part: ``step`` (the train step), ``forward`` (the L1 loss only) or
+      ``grad`` (loss and parameter gradients, no optimizer), the latter two
+      jitted here from the same model and batch.
+
+  Returns:
+    The workload; one call is one step, finished (blocked on).
+  """
   import jax
   from jax.sharding import NamedSharding
   from jax.sharding import PartitionSpec as P
@@ -94,17 +126,61 @@ def sr_jax_step(config_name: str) -> harness.Workload:
     out_shardings=NamedSharding(mesh, P()),
   )(jax.random.key(config.seed))
   step_fn = train.compile_train_step(config, model, tx, mesh)
-  batch = train.global_batch(make_batch(config), mesh)
+  fixed = train.global_batch(make_batch(config), mesh)
   info = {
     "params": models.count_params(state.params),
     "devices": mesh.devices.size,
+    "xla_flops": _xla_flops(step_fn, state, fixed),
   }
+  if part != "step":
+    return _sr_jax_part(part, model, state.params, fixed, info)
   holder = [state]
 
   def run():
+    batch = (
+      fixed if batches is None else train.global_batch(next(batches), mesh)
+    )
     # The state is donated: thread it through, as the training loop does.
     holder[0], metrics = step_fn(holder[0], batch)
     jax.block_until_ready((holder[0], metrics))
+
+  return harness.Workload(run=run, info=info)
+
+
+def _xla_flops(jitted, *args) -> float | None:
+  """XLA's own FLOP count of a jitted function (None if unavailable)."""
+  try:
+    cost = jitted.lower(*args).compile().cost_analysis()
+  except Exception:  # noqa: BLE001 - informational only
+    return None
+  if isinstance(cost, list):
+    cost = cost[0] if cost else {}
+  return float(cost.get("flops", 0.0)) or None
+
+
+def _sr_jax_part(part, model, params, batch, info) -> harness.Workload:
+  """The forward or forward + backward of ``sr_jax_step``'s model."""
+  import jax
+  import jax.numpy as jnp
+
+  from sr_jax import color
+
+  def to_y(images):
+    return color.rgb_to_ycbcr(images.astype(jnp.float32) / 255.0)[..., :1]
+
+  def loss_fn(params, batch):
+    pred = model.apply({"params": params}, to_y(batch["lr"]))
+    return jnp.mean(jnp.abs(pred - to_y(batch["hr"])))
+
+  if part == "forward":
+    fn = jax.jit(loss_fn)
+  elif part == "grad":
+    fn = jax.jit(jax.value_and_grad(loss_fn))
+  else:
+    raise ValueError(f"unknown part {part!r}")
+
+  def run():
+    jax.block_until_ready(fn(params, batch))
 
   return harness.Workload(run=run, info=info)
 
@@ -220,11 +296,31 @@ def build_torch_model(config):
   raise ValueError(f"no PyTorch twin for model {m.name!r}")
 
 
-def torch_step(config_name: str) -> harness.Workload:
-  """Eager PyTorch: forward, L1, backward, Adam, on the same batch."""
+def torch_step(
+  config_name: str,
+  *,
+  threads: int = THREADS,
+  omp_wait_policy: str | None = None,
+  part: str = "step",
+) -> harness.Workload:
+  """Eager PyTorch: forward, L1, backward, Adam, on the same batch.
+
+  Args:
+    config_name: a key of :data:`CONFIGS`.
+    threads: ``torch.set_num_threads``.
+    omp_wait_policy: ``OMP_WAIT_POLICY`` for PyTorch's OpenMP threads (set
+      before torch is imported), or None for the default (spin, then sleep).
+    part: ``step``, ``forward`` (loss under ``torch.no_grad``) or ``grad``
+      (loss and ``backward``, no optimizer).
+
+  Returns:
+    The workload.
+  """
+  if omp_wait_policy:
+    os.environ["OMP_WAIT_POLICY"] = omp_wait_policy
   import torch
 
-  torch.set_num_threads(THREADS)
+  torch.set_num_threads(threads)
   torch.manual_seed(0)
   config = load_config(config_name)
   if config.model.channels != 1:
@@ -244,11 +340,18 @@ def torch_step(config_name: str) -> harness.Workload:
 
   def run():
     lr, hr = to_y(batch["lr"]), to_y(batch["hr"])
+    if part == "forward":
+      with torch.no_grad():
+        return (model(lr) - hr).abs().mean().item()
     opt.zero_grad(set_to_none=True)
     loss = (model(lr) - hr).abs().mean()
     loss.backward()
-    opt.step()
+    if part == "step":
+      opt.step()
     return loss.item()
+
+  if part not in ("step", "forward", "grad"):
+    raise ValueError(f"unknown part {part!r}")
 
   info = {
     "params": sum(p.numel() for p in model.parameters()),
@@ -275,7 +378,9 @@ def build_keras_model(config):
     def __init__(self):
       super().__init__()
       widths = (*m.features, m.channels * r * r)
-      self.convs = [conv(o, k) for o, k in zip(widths, m.kernel_sizes)]
+      self.convs = [
+        conv(o, k) for o, k in zip(widths, m.kernel_sizes, strict=True)
+      ]
 
     def call(self, x):
       for c in self.convs[:-1]:
@@ -330,8 +435,17 @@ def build_keras_model(config):
   raise ValueError(f"no Keras twin for model {m.name!r}")
 
 
-def tf_step(config_name: str) -> harness.Workload:
-  """A ``tf.function`` step: GradientTape, L1, Keras Adam."""
+def tf_step(config_name: str, *, part: str = "step") -> harness.Workload:
+  """A ``tf.function`` step: GradientTape, L1, Keras Adam.
+
+  Args:
+    config_name: a key of :data:`CONFIGS`.
+    part: ``step``, ``forward`` (the loss, no tape) or ``grad`` (loss and
+      ``tape.gradient``, no optimizer).
+
+  Returns:
+    The workload.
+  """
   import keras
   import tensorflow as tf
 
@@ -356,14 +470,24 @@ def tf_step(config_name: str) -> harness.Workload:
   @tf.function
   def step(lr, hr):
     x, y = to_y(lr), to_y(hr)
+    if part == "forward":
+      return tf.reduce_mean(tf.abs(model(x, training=True) - y))
     with tf.GradientTape() as tape:
       loss = tf.reduce_mean(tf.abs(model(x, training=True) - y))
     grads = tape.gradient(loss, model.trainable_variables)
+    if part == "grad":
+      return loss, grads
     opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
     return loss
 
+  if part not in ("step", "forward", "grad"):
+    raise ValueError(f"unknown part {part!r}")
+
   def run():
-    return step(batch["lr"], batch["hr"]).numpy()
+    # A tf.function returns once its graph has run (CPU): all outputs,
+    # gradients included, are computed by then.
+    out = step(batch["lr"], batch["hr"])
+    return (out[0] if isinstance(out, tuple) else out).numpy()
 
   info = {
     "params": int(model.count_params()),
@@ -373,16 +497,123 @@ def tf_step(config_name: str) -> harness.Workload:
   return harness.Workload(run=run, info=info)
 
 
+# --- Equivalence check (--check) --------------------------------------------
+
+
+def _flax_convs(config, params) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """sr_jax's conv layers by a path name shared with the twins."""
+  flat = {}
+  for path, leaf in _flatten(params):
+    flat.setdefault("/".join(path[:-1]), {})[path[-1]] = np.asarray(leaf)
+  return {k: (v["kernel"], v["bias"]) for k, v in flat.items()}
+
+
+def _flatten(tree, prefix=()):
+  for key, value in tree.items():
+    if isinstance(value, dict) or hasattr(value, "items"):
+      yield from _flatten(value, (*prefix, key))
+    else:
+      yield (*prefix, key), value
+
+
+def _twin_layers(config, torch_model, keras_model):
+  """Layer path -> (torch conv, keras conv), in sr_jax's naming."""
+  m = config.model
+  pairs = {}
+  if m.name == "espcn":
+    for i, (tc, kc) in enumerate(
+      zip(torch_model.convs, keras_model.convs, strict=True)
+    ):
+      pairs[f"conv{i + 1}"] = (tc, kc)
+    return pairs
+  for name in ("sfe1", "sfe2", "gff1", "gff2", "subpixel"):
+    pairs[name] = (getattr(torch_model, name), getattr(keras_model, name))
+  for d, (tb, kb) in enumerate(
+    zip(torch_model.rdbs, keras_model.rdbs, strict=True)
+  ):
+    for c, (tc, kc) in enumerate(zip(tb.convs, kb.convs, strict=True)):
+      pairs[f"rdb{d}/conv{c}"] = (tc, kc)
+    pairs[f"rdb{d}/lff"] = (tb.lff, kb.lff)
+  return pairs
+
+
+def check_twins(config_name: str, *, image_residual: bool | None = None):
+  """Max |difference| of the twins' outputs to sr_jax's, same weights.
+
+  Args:
+    config_name: a key of :data:`CONFIGS`.
+    image_residual: override ``config.model.image_residual`` (ESPCN-RDB).
+
+  Returns:
+    ``{"pytorch": max abs diff, "tensorflow": max abs diff}`` on a random
+    ``[2, 16, 16, 1]`` batch in [0, 1].
+  """
+  import jax
+  import jax.numpy as jnp
+  import tensorflow as tf
+  import torch
+
+  from sr_jax import models
+
+  config = load_config(config_name)
+  if image_residual is not None:
+    config.model.image_residual = image_residual
+  model = models.create(config)
+  x = np.random.default_rng(0).random((2, 16, 16, 1), dtype=np.float32)
+  params = model.init(jax.random.key(1), jnp.asarray(x))["params"]
+  expected = np.asarray(model.apply({"params": params}, jnp.asarray(x)))
+  torch_model = build_torch_model(config)
+  keras_model = build_keras_model(config)
+  keras_model(tf.zeros((1, 8, 8, 1)))
+  weights = _flax_convs(config, params)
+  layers = _twin_layers(config, torch_model, keras_model)
+  if set(weights) != set(layers):
+    raise AssertionError(f"layers differ: {sorted(weights)} {sorted(layers)}")
+  with torch.no_grad():
+    for name, (kernel, bias) in weights.items():
+      tconv, kconv = layers[name]
+      tconv.weight.copy_(torch.from_numpy(kernel.transpose(3, 2, 0, 1)))
+      tconv.bias.copy_(torch.from_numpy(bias))
+      kconv.kernel.assign(kernel)
+      kconv.bias.assign(bias)
+    got_torch = torch_model(torch.from_numpy(x.transpose(0, 3, 1, 2)))
+  got_torch = got_torch.numpy().transpose(0, 2, 3, 1)
+  got_tf = keras_model(tf.constant(x)).numpy()
+  return {
+    "pytorch": float(np.abs(got_torch - expected).max()),
+    "tensorflow": float(np.abs(got_tf - expected).max()),
+  }
+
+
 # --- Driver -----------------------------------------------------------------
 
-# (name in tables/JSON, factory, malloc tuned)
+TUNED = "sr_jax (malloc tuned)"
+
+# (name in tables/JSON, framework, factory, extra kwargs, malloc, CPUs).
+# sr_jax runs with glibc's defaults (as training does), with conv_grad.py's
+# allocator setting, with that setting plus a single malloc arena (the one
+# that removes the page faults for good; see harness.keep_freed_memory), and
+# on one CPU. PyTorch runs three ways because its OpenMP threads, with the
+# default wait policy, stall for milliseconds at every parallel region when
+# another job keeps the cores busy (as on the shared benchmark machine):
+# the fastest of the three is its figure ("pytorch" in the JSON).
 IMPLEMENTATIONS = (
-  ("sr_jax", sr_jax_step, False),
-  ("sr_jax (malloc tuned)", sr_jax_step, True),
-  ("pytorch", torch_step, False),
-  ("tensorflow", tf_step, False),
+  ("sr_jax", "jax", sr_jax_step, {}, None, None),
+  ("sr_jax (malloc: no mmap only)", "jax", sr_jax_step, {}, "no_mmap", None),
+  (TUNED, "jax", sr_jax_step, {}, "no_mmap_one_arena", None),
+  ("sr_jax, 1 CPU", "jax", sr_jax_step, {}, None, 1),
+  ("pytorch, 2 threads", "torch", torch_step, {}, None, None),
+  (
+    "pytorch, 2 threads, OMP_WAIT_POLICY=PASSIVE",
+    "torch",
+    torch_step,
+    {"omp_wait_policy": "PASSIVE"},
+    None,
+    None,
+  ),
+  ("pytorch, 1 thread", "torch", torch_step, {"threads": 1}, None, None),
+  ("tensorflow", "tensorflow", tf_step, {}, None, None),
 )
-_PEER_MODULES = {"pytorch": "torch", "tensorflow": "tensorflow"}
 
 
 def benchmark_config(
@@ -390,19 +621,21 @@ def benchmark_config(
 ) -> dict[str, harness.Timings]:
   """Times every available implementation of one config, interleaved."""
   contenders = []
-  for name, factory, tuned in IMPLEMENTATIONS:
-    module = _PEER_MODULES.get(name)
-    if module and importlib.util.find_spec(module) is None:
+  for name, module, factory, kwargs, malloc, cpus in IMPLEMENTATIONS:
+    if importlib.util.find_spec(module) is None:
       print(f"  {name}: skipped, `{module}` is not installed")
       continue
+    kwargs = {"config_name": config_name, **kwargs}
     contenders.append(
-      harness.Contender(name, factory, {"config_name": config_name}, tuned)
+      harness.Contender(name, factory, kwargs, malloc=malloc, threads=cpus)
     )
   return harness.run_interleaved(
     contenders,
     rounds=rounds,
     calls_per_round=steps_per_round,
-    warmup=3,
+    # A step of PyTorch with stalling threads can take seconds: bound it.
+    round_budget_s=2.0,
+    warmup=15,
     threads=THREADS,
   )
 
@@ -410,46 +643,74 @@ def benchmark_config(
 def summarize(
   config_name: str, timings: dict[str, harness.Timings], batch_size: int
 ) -> tuple[list[list[str]], dict]:
-  """Table rows and the JSON entry of one config."""
+  """Table rows and the JSON entry of one config.
+
+  The JSON entry has ``sr_jax``, ``sr_jax_malloc_tuned``, one entry per
+  peer framework (its fastest variant, named in ``setting``; ``ratio`` =
+  sr_jax examples/s / the peer's, ``ratio_malloc_tuned`` the same for the
+  tuned sr_jax) and ``all``, every variant by its table name.
+  """
   rate = {n: batch_size / t.median_s for n, t in timings.items()}
   params = {n: t.info.get("params") for n, t in timings.items()}
   if len(set(params.values())) != 1:
     raise AssertionError(f"{config_name}: parameter counts differ: {params}")
-  base, tuned = rate["sr_jax"], rate["sr_jax (malloc tuned)"]
-  entry, rows = {}, []
+  base = rate["sr_jax"]
+  tuned = rate.get(TUNED, float("nan"))
+  # The same network, batch and optimizer: one FLOP count for every row.
+  flops = timings["sr_jax"].info.get("xla_flops")
+  framework = {row[0]: row[1] for row in IMPLEMENTATIONS}
+  best = {}
+  for name in timings:
+    fw = framework[name]
+    if fw != "jax" and (fw not in best or rate[name] > rate[best[fw]]):
+      best[fw] = name
+  every, rows = {}, []
   for name, t in timings.items():
     q1, q3 = t.quartiles_ms()
     e = {
       "examples_per_s": round(rate[name], 2),
       "median_ms": round(t.median_ms, 2),
       "iqr_ms": [round(q1, 2), round(q3, 2)],
-      "cores_used": round(t.cores, 2),
+      "cores_busy": round(t.cores, 2),
       "page_faults_per_step": t.faults_per_call,
       "steps": len(t.wall_s),
     }
-    if name == "sr_jax (malloc tuned)":
-      e["speedup_vs_sr_jax"] = round(tuned / base, 3)
-    elif name != "sr_jax":
+    if flops:
+      e["gflop_per_s"] = round(flops / t.median_s / 1e9, 1)
+    r_base = r_tuned = "-"
+    if framework[name] == "jax":
+      if name != "sr_jax":
+        e["speedup_vs_sr_jax"] = round(rate[name] / base, 3)
+        r_base = f"{rate[name] / base:.2f}x sr_jax"
+    else:
       e["ratio"] = round(base / rate[name], 3)
       e["ratio_malloc_tuned"] = round(tuned / rate[name], 3)
-    entry[name] = e
+      r_base, r_tuned = f"{e['ratio']:.2f}", f"{e['ratio_malloc_tuned']:.2f}"
+    every[name] = e
+    label = name + (
+      " **(fastest)**" if best.get(framework[name]) == name else ""
+    )
     rows.append(
       [
         config_name,
         f"{params[name]:,}",
-        name,
+        label,
         f"{t.median_ms:.1f} ({q1:.0f}-{q3:.0f})",
         f"{rate[name]:.1f}",
+        f"{flops / t.median_s / 1e9:.1f}" if flops else "-",
         f"{t.cores:.2f}",
         f"{t.faults_per_call:,.0f}",
-        "-" if name.startswith("sr_jax") else f"{base / rate[name]:.2f}",
-        "-"
-        if name.startswith("sr_jax (")
-        else f"{tuned / rate[name]:.2f}"
-        if name != "sr_jax"
-        else f"{tuned / base:.2f}",
+        r_base,
+        r_tuned,
       ]
     )
+  entry = {"sr_jax": every["sr_jax"]}
+  if TUNED in every:
+    entry["sr_jax_malloc_tuned"] = every[TUNED]
+  peer_keys = {"torch": "pytorch", "tensorflow": "tensorflow"}
+  for fw, name in best.items():
+    entry[peer_keys[fw]] = {**every[name], "setting": name}
+  entry["all"] = every
   return rows, entry
 
 
@@ -459,10 +720,83 @@ HEADERS = (
   "implementation",
   "ms/step median (IQR)",
   "examples/s",
+  "GFLOP/s",
   "cores busy",
   "page faults/step",
-  "R (sr_jax)",
-  "R (sr_jax malloc tuned)",
+  "R = sr_jax / this",
+  "R = sr_jax tuned / this",
+)
+
+
+# (label, factory, extra kwargs, malloc) for --breakdown.
+BREAKDOWN = (
+  ("sr_jax", sr_jax_step, {}, None),
+  (TUNED, sr_jax_step, {}, "no_mmap_one_arena"),
+  ("pytorch, 1 thread", torch_step, {"threads": 1}, None),
+  ("tensorflow", tf_step, {}, None),
+)
+PARTS = ("forward", "grad", "step")
+
+
+def breakdown(
+  config_name: str, *, rounds: int, steps_per_round: int
+) -> tuple[list[list[str]], dict]:
+  """Forward, forward + backward and whole step of each framework.
+
+  Returns:
+    Table rows and a JSON entry: framework -> part -> median ms.
+  """
+  contenders = []
+  for label, factory, kwargs, malloc in BREAKDOWN:
+    for part in PARTS:
+      kw = {"config_name": config_name, "part": part, **kwargs}
+      contenders.append(
+        harness.Contender(f"{label} {part}", factory, kw, malloc=malloc)
+      )
+  t = harness.run_interleaved(
+    contenders,
+    rounds=rounds,
+    calls_per_round=steps_per_round,
+    round_budget_s=2.0,
+    warmup=15,
+    threads=THREADS,
+  )
+  ms = {
+    label: {part: t[f"{label} {part}"].median_ms for part in PARTS}
+    for label, *_ in BREAKDOWN
+  }
+  flops = t["sr_jax step"].info.get("xla_flops")
+  base = ms["sr_jax"]
+  rows = []
+  for label, m in ms.items():
+    backward = m["grad"] - m["forward"]
+    optimizer = m["step"] - m["grad"]
+    rows.append(
+      [
+        config_name,
+        label,
+        f"{m['forward']:.1f}",
+        f"{backward:.1f}",
+        f"{optimizer:.1f}",
+        f"{m['step']:.1f}",
+        f"{flops / m['step'] * 1e-6:.0f}" if flops else "-",
+        "-"
+        if label == "sr_jax"
+        else " / ".join(f"{m[p] / base[p]:.2f}" for p in PARTS),
+      ]
+    )
+  return rows, {"median_ms": ms, "xla_flops_per_step": flops}
+
+
+BREAKDOWN_HEADERS = (
+  "config",
+  "implementation",
+  "forward ms",
+  "+ backward ms",
+  "+ optimizer ms",
+  "step ms",
+  "GFLOP/s (XLA count)",
+  "R fwd / fwd+bwd / step",
 )
 
 
@@ -472,6 +806,16 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument("--rounds", type=int, default=10)
   parser.add_argument("--steps_per_round", type=int, default=5)
   parser.add_argument("--configs", default=",".join(CONFIGS))
+  parser.add_argument(
+    "--breakdown",
+    action="store_true",
+    help="instead: time forward, forward + backward and step separately",
+  )
+  parser.add_argument(
+    "--check",
+    action="store_true",
+    help="instead: check the twins compute sr_jax's function (same weights)",
+  )
   parser.add_argument(
     "--quick", action="store_true", help="2 rounds of 2 steps: a smoke run"
   )
@@ -483,8 +827,41 @@ def main(argv: list[str] | None = None) -> None:
   if unknown:
     parser.error(f"unknown --configs {unknown}; choose from {list(CONFIGS)}")
 
+  if args.check:
+    for name in names:
+      variants = [None]
+      if load_config(name).model.name == "espcn_rdb":
+        variants = [True, False]
+      for residual in variants:
+        diffs = check_twins(name, image_residual=residual)
+        label = "" if residual is None else f" (image_residual={residual})"
+        print(
+          f"{name}{label}: max |twin - sr_jax| on the same weights: "
+          + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items())
+        )
+    return
+
   print(harness.machine_line())
   results, rows = {}, []
+  if args.breakdown:
+    for name in names:
+      print(f"{name} (breakdown):")
+      config_rows, results[name] = breakdown(
+        name, rounds=args.rounds, steps_per_round=args.steps_per_round
+      )
+      rows += config_rows
+    print()
+    print(
+      "Where the step time goes: medians of forward (loss), forward + "
+      "backward (loss and gradients) and the whole step, each jitted / "
+      "traced on its own; backward and optimizer are differences of "
+      "medians. GFLOP/s = XLA's FLOP count of sr_jax's step / step time. "
+      "R = this / sr_jax's time (R > 1: sr_jax faster)."
+    )
+    print(harness.markdown_table(BREAKDOWN_HEADERS, rows))
+    if args.json:
+      harness.write_json(args.json, results)
+    return
   for name in names:
     print(f"{name}:")
     timings = benchmark_config(
@@ -500,7 +877,8 @@ def main(argv: list[str] | None = None) -> None:
     f"{args.rounds} rounds x {args.steps_per_round} steps, interleaved. "
     "R = sr_jax examples/s / peer examples/s (R > 1: sr_jax faster); "
     "'malloc tuned' = mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB), every "
-    "other row runs with glibc defaults."
+    "other row runs with glibc defaults. GFLOP/s = XLA's FLOP count of "
+    "sr_jax's compiled step / median step time (the same count for all)."
   )
   print(harness.markdown_table(HEADERS, rows))
   if args.json:

@@ -78,6 +78,26 @@ def test_network_matches_the_tensorflow_graph():
   np.testing.assert_allclose(got, expected, atol=2e-5)
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("shape", [(1, 1), (2, 5), (37, 51)])
+def test_bilinear_upscale_equals_jax_image_resize(shape, scale):
+  """The fast two-tap resize is ``jax.image.resize(..., 'linear')``."""
+  plane = np.random.default_rng(scale).random(shape, dtype=np.float32)
+  got = opencv_espcn._resize_bilinear(jnp.asarray(plane), scale)  # pylint: disable=protected-access
+  out_shape = (shape[0] * scale, shape[1] * scale)
+  expected = jax.image.resize(jnp.asarray(plane), out_shape, "linear")
+  np.testing.assert_allclose(got, expected, atol=3e-6)
+
+
+def test_bilinear_upscale_is_cv2_resize():
+  cv2 = _cv2()
+  plane = np.random.default_rng(0).random((37, 51), dtype=np.float32)
+  got = opencv_espcn._resize_bilinear(jnp.asarray(plane), 3)  # pylint: disable=protected-access
+  np.testing.assert_allclose(
+    got, cv2.resize(plane, None, fx=3, fy=3), atol=1e-6
+  )
+
+
 def test_color_conversions_are_opencvs_on_every_color():
   cv2 = _cv2()
   v = np.arange(256, dtype=np.uint8)

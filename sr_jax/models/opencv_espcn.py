@@ -38,6 +38,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from sr_jax.models.espcn import ESPCN
 
@@ -152,15 +153,46 @@ def ycrcb_to_bgr(ycrcb: jax.Array) -> jax.Array:
   return jnp.clip(jnp.stack([b, g, r], axis=-1), 0, 255).astype(jnp.uint8)
 
 
+def _upsample_axis(x: jax.Array, scale: int, axis: int) -> jax.Array:
+  """Linear upsampling by an integer factor along one axis, edges repeated.
+
+  Output ``scale * i + k`` samples the input at ``i + d_k`` with ``d_k =
+  (k + 0.5) / scale - 0.5`` in (-0.5, 0.5): a two-tap blend of pixel ``i``
+  and its neighbour on the side of ``d_k``. Written as ``scale`` blends of
+  shifted copies, interleaved: linear in the output size, where
+  ``jax.image.resize`` contracts with a dense ``[out, in]`` weight matrix
+  (about 10x slower for a 640x360 plane at x3).
+  """
+  n = x.shape[axis]
+  padded = jnp.concatenate(
+    [
+      lax.slice_in_dim(x, 0, 1, axis=axis),
+      x,
+      lax.slice_in_dim(x, n - 1, n, axis=axis),
+    ],
+    axis=axis,
+  )
+  before = lax.slice_in_dim(padded, 0, n, axis=axis)
+  after = lax.slice_in_dim(padded, 2, n + 2, axis=axis)
+  phases = []
+  for k in range(scale):
+    d = (k + 0.5) / scale - 0.5
+    neighbour = before if d < 0 else after
+    phases.append((1.0 - abs(d)) * x + abs(d) * neighbour)
+  out = jnp.stack(phases, axis=axis + 1)
+  shape = list(x.shape)
+  shape[axis] *= scale
+  return out.reshape(shape)
+
+
 def _resize_bilinear(plane: jax.Array, scale: int) -> jax.Array:
   """``cv2.resize(plane, None, fx=scale, fy=scale)`` (INTER_LINEAR), float.
 
   Upscaling samples the input at ``(x + 0.5) / scale - 0.5``; outside the
-  image OpenCV repeats the edge pixel, which is what ``jax.image.resize``'s
-  renormalised triangle kernel gives there too.
+  image OpenCV repeats the edge pixel. Same values as ``jax.image.resize(
+  plane, ..., 'linear')`` up to float rounding, much faster.
   """
-  h, w = plane.shape
-  return jax.image.resize(plane, (h * scale, w * scale), method="linear")
+  return _upsample_axis(_upsample_axis(plane, scale, 1), scale, 0)
 
 
 def upscale_y(model: ESPCN, params: dict, y: jax.Array) -> jax.Array:

@@ -7,6 +7,9 @@ DIV2K must be present in the TFDS data dir (it cannot download here):
 
 LR inputs are made from the HR images with the MATLAB-exact bicubic (we do
 not use TFDS's own LR images, so training and benchmark degradations agree).
+
+Expected: not measured here (DIV2K cannot be downloaded on this machine);
+the pipeline is tested with TFDS mock data (tests/input_pipeline_test.py).
 """
 
 from configs import default

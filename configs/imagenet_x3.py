@@ -6,6 +6,10 @@ in the TFDS data dir (manual download; nothing downloads here):
 
   python -m sr_jax.main --config=configs/imagenet_x3.py \
     --workdir=/tmp/imagenet_x3 --config.data.tfds_data_dir=/path/to/tfds
+
+Expected: not measured here (ImageNet is not available on this machine);
+the subset rule and pipeline are tested with TFDS mock data
+(tests/imagenet_sr_test.py).
 """
 
 from configs import default

@@ -10,6 +10,10 @@ To train on the full T91 + BSD200 + General100 set of the shared data:
   python -m sr_jax.main --config=configs/x2.py --workdir=/tmp/sr_x2_291 \
     --config.data.train_dir=../shared/data/train \
     --config.data.train_sets=T91,BSD200,General100
+
+The zoo model ``espcn_rdb_x2`` is this config trained on the full set with
+``--config.total_steps=10000`` (0.38 CPU hours on 2 cores): Set5 37.502 / .9586, Set14
+33.031 / .9126, BSD100 31.806 / .8947 (basicsr convention).
 """
 
 from configs import default

@@ -10,6 +10,10 @@ To train on the full T91 + BSD200 + General100 set of the shared data:
   python -m sr_jax.main --config=configs/x4.py --workdir=/tmp/sr_x4_291 \
     --config.data.train_dir=../shared/data/train \
     --config.data.train_sets=T91,BSD200,General100
+
+The zoo model ``espcn_rdb_x4`` is this config trained on the full set with
+``--config.total_steps=8000`` (0.32 CPU hours on 2 cores): Set5 31.353 / .8830, Set14
+28.074 / .7684, BSD100 27.231 / .7237 (basicsr convention).
 """
 
 from configs import default

@@ -1,18 +1,16 @@
 """Tests for sr_jax.models.espcn."""
 
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import random_params
 
 from sr_jax.models import count_params
 from sr_jax.models.espcn import ESPCN
 
-# Only traced (eval_shape) or used by the one real-init test, whose RBG
-# generator compiles much faster on CPU than the default threefry.
-_KEY = jax.random.key(0, impl="rbg")
+_KEY = random_params.KEY
 
 # OpenCV's dnn_superres ESPCN: 5x5/64, 3x3/32, 3x3/r^2, tanh after shuffle.
 _OPENCV = dict(
@@ -20,27 +18,8 @@ _OPENCV = dict(
 )
 
 
-def _abstract_params(model, channels):
-  x = jax.ShapeDtypeStruct((1, 8, 8, channels), jnp.float32)
-  return jax.eval_shape(model.init, _KEY, x)["params"]
-
-
-def _init(model, x, *, seed=0):
-  """Random float32 variables for ``model``, drawn with numpy.
-
-  Compiling JAX's RNG takes seconds per parameter shape on a small CPU, which
-  would dominate the suite; the structure still comes from ``model.init``.
-  """
-  abstract = jax.eval_shape(model.init, _KEY, x)
-  rng = np.random.default_rng(seed)
-
-  def fill(leaf):
-    if len(leaf.shape) == 1:  # bias
-      return jnp.asarray(rng.uniform(-0.1, 0.1, leaf.shape), leaf.dtype)
-    bound = 1.0 / math.sqrt(math.prod(leaf.shape[:-1]))
-    return jnp.asarray(rng.uniform(-bound, bound, leaf.shape), leaf.dtype)
-
-  return jax.tree.map(fill, abstract)
+_abstract_params = random_params.abstract_params
+_init = random_params.numpy_init
 
 
 def _espcn_count(channels, scale, features, kernel_sizes):

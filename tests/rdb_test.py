@@ -1,11 +1,11 @@
 """Tests for sr_jax.models.rdb: ResidualDenseBlock, ESPCNRDB and RDN."""
 
-import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import random_params
 
 from sr_jax.models import count_params
 from sr_jax.models.rdb import ESPCNRDB, RDN, ResidualDenseBlock
@@ -13,32 +13,11 @@ from sr_jax.models.rdb import ESPCNRDB, RDN, ResidualDenseBlock
 # Small enough that apply runs op by op in milliseconds on CPU.
 _TINY = dict(width=8, num_blocks=2, num_layers=2, growth=4)
 
-# Only traced (eval_shape) or used by the real-init test, whose RBG generator
-# compiles much faster on CPU than the default threefry.
-_KEY = jax.random.key(0, impl="rbg")
+_KEY = random_params.KEY
 
 
-def _abstract_params(model, channels):
-  x = jax.ShapeDtypeStruct((1, 8, 8, channels), jnp.float32)
-  return jax.eval_shape(model.init, _KEY, x)["params"]
-
-
-def _init(model, x, *, seed=0):
-  """Random float32 variables for ``model``, drawn with numpy.
-
-  Compiling JAX's RNG takes seconds per parameter shape on a small CPU, which
-  would dominate the suite; the structure still comes from ``model.init``.
-  """
-  abstract = jax.eval_shape(model.init, _KEY, x)
-  rng = np.random.default_rng(seed)
-
-  def fill(leaf):
-    if len(leaf.shape) == 1:  # bias
-      return jnp.asarray(rng.uniform(-0.1, 0.1, leaf.shape), leaf.dtype)
-    bound = 1.0 / math.sqrt(math.prod(leaf.shape[:-1]))
-    return jnp.asarray(rng.uniform(-bound, bound, leaf.shape), leaf.dtype)
-
-  return jax.tree.map(fill, abstract)
+_abstract_params = random_params.abstract_params
+_init = random_params.numpy_init
 
 
 def _uniform(shape, seed=1):

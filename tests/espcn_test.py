@@ -1,6 +1,5 @@
 """Tests for sr_jax.models.espcn."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

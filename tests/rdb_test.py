@@ -1,6 +1,5 @@
 """Tests for sr_jax.models.rdb: ResidualDenseBlock, ESPCNRDB and RDN."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

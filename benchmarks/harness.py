@@ -47,6 +47,17 @@ def keep_freed_memory(*, one_arena: bool = False) -> None:
   allocator.keep_freed_memory(one_arena=one_arena)
 
 
+def xla_flops(jitted, *args) -> float | None:
+  """XLA's own FLOP count of a jitted function (None if unavailable)."""
+  try:
+    cost = jitted.lower(*args).compile().cost_analysis()
+  except Exception:  # noqa: BLE001 - informational only
+    return None
+  if isinstance(cost, list):
+    cost = cost[0] if cost else {}
+  return float(cost.get("flops", 0.0)) or None
+
+
 @dataclasses.dataclass
 class Workload:
   """What a worker times.

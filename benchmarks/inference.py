@@ -80,16 +80,6 @@ def conv_flops(params, height: int, width: int) -> float:
   return 2.0 * macs * height * width
 
 
-def _xla_flops(jitted, *args) -> float | None:
-  try:
-    cost = jitted.lower(*args).compile().cost_analysis()
-  except Exception:  # noqa: BLE001 - informational only
-    return None
-  if isinstance(cost, list):
-    cost = cost[0] if cost else {}
-  return float(cost.get("flops", 0.0)) or None
-
-
 def sr_jax_espcn(peers: str, pipeline: bool) -> harness.Workload:
   """OpenCV's ESPCN weights in sr_jax, jitted: Y plane or whole BGR frame."""
   import jax
@@ -115,7 +105,7 @@ def sr_jax_espcn(peers: str, pipeline: bool) -> harness.Workload:
 
   info = {
     "flops": conv_flops(params, *frame.shape[:2]),
-    "xla_flops": _xla_flops(fn, model, params, x),
+    "xla_flops": harness.xla_flops(fn, model, params, x),
     "output_shape": list(run().shape),
   }
   return harness.Workload(run=run, info=info)
@@ -143,7 +133,7 @@ def sr_jax_espcn_rdb() -> harness.Workload:
 
   info = {
     "flops": conv_flops(params, h, w),
-    "xla_flops": _xla_flops(fn, params, x),
+    "xla_flops": harness.xla_flops(fn, params, x),
     "params": models.count_params(params),
     "output_shape": list(run().shape),
   }

@@ -130,7 +130,7 @@ def sr_jax_step(
   info = {
     "params": models.count_params(state.params),
     "devices": mesh.devices.size,
-    "xla_flops": _xla_flops(step_fn, state, fixed),
+    "xla_flops": harness.xla_flops(step_fn, state, fixed),
   }
   if part != "step":
     return _sr_jax_part(part, model, state.params, fixed, info)
@@ -145,17 +145,6 @@ def sr_jax_step(
     jax.block_until_ready((holder[0], metrics))
 
   return harness.Workload(run=run, info=info)
-
-
-def _xla_flops(jitted, *args) -> float | None:
-  """XLA's own FLOP count of a jitted function (None if unavailable)."""
-  try:
-    cost = jitted.lower(*args).compile().cost_analysis()
-  except Exception:  # noqa: BLE001 - informational only
-    return None
-  if isinstance(cost, list):
-    cost = cost[0] if cost else {}
-  return float(cost.get("flops", 0.0)) or None
 
 
 def _sr_jax_part(part, model, params, batch, info) -> harness.Workload:

@@ -20,6 +20,18 @@ _OFFSET = np.array([16.0, 128.0, 128.0])
 _YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR)
 
 
+def gray_to_rgb(image):
+  """``[H, W]`` or ``[H, W, 1]`` grey -> ``[H, W, 3]``; colour passes through.
+
+  Alpha or other extra channels are not dropped here.
+  """
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.shape[-1] == 1:
+    image = np.repeat(image, 3, axis=-1)
+  return image
+
+
 def rgb_to_y(rgb):
   """Luma of BT.601 on the 0-255 scale: ``16 + 65.481 R + 128.553 G + 24.966 B``.
 

@@ -40,10 +40,6 @@ class EvalImage:
   bicubic: np.ndarray
 
 
-def _rgb(img: np.ndarray) -> np.ndarray:
-  return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
-
-
 def dataset_dir(data_dir: str, name: str) -> str:
   """A benchmark's folder: ``name`` itself if it is a directory, else under data_dir."""
   if os.path.isdir(name) and (os.sep in name or data_dir == ""):
@@ -81,6 +77,32 @@ def load_benchmark(folder: str, *, scale: int, max_images: int = 0):
   return out
 
 
+def sr_forward(model, params, lr, bicubic, *, channels: int):
+  """The model-input convention every SR output of sr_jax goes through.
+
+  RGB models see the LR image in [0, 1]. Y models (``channels == 1``) see the
+  BT.601 luma in [0, 1] and their output Y is joined with the chroma of the
+  bicubic upscale, as the ESPCN work did. Jit-able.
+
+  Args:
+    model: the Flax module.
+    params: its parameters.
+    lr: ``[B, h, w, 3]`` RGB in [0, 1].
+    bicubic: ``[B, h*s, w*s, 3]`` RGB in [0, 1], the bicubic upscale of ``lr``
+      (only its chroma is used, by Y models).
+    channels: 1 (Y) or 3 (RGB).
+
+  Returns:
+    ``[B, h*s, w*s, 3]`` RGB, not clipped.
+  """
+  if channels == 3:
+    return model.apply({"params": params}, lr)
+  y = color.rgb_to_ycbcr(lr)[..., :1]
+  y_sr = model.apply({"params": params}, y)
+  ycbcr = color.rgb_to_ycbcr(bicubic)
+  return color.ycbcr_to_rgb(jnp.concatenate([y_sr, ycbcr[..., 1:]], -1))
+
+
 def make_sr_function(model, params, *, channels: int) -> SRFunction:
   """Wraps a Flax SR model as a uint8-in, uint8-out function.
 
@@ -101,16 +123,11 @@ def make_sr_function(model, params, *, channels: int) -> SRFunction:
 
   @jax.jit
   def forward(params, lr_rgb, bicubic_rgb):
-    if channels == 3:
-      return model.apply({"params": params}, lr_rgb)
-    y = color.rgb_to_ycbcr(lr_rgb)[..., :1]
-    y_sr = model.apply({"params": params}, y)
-    ycbcr = color.rgb_to_ycbcr(bicubic_rgb)
-    return color.ycbcr_to_rgb(jnp.concatenate([y_sr, ycbcr[..., 1:]], -1))
+    return sr_forward(model, params, lr_rgb, bicubic_rgb, channels=channels)
 
   def sr_fn(lr: np.ndarray, bicubic: np.ndarray) -> np.ndarray:
-    lr_f = _rgb(lr)[None].astype(np.float32) / 255.0
-    bic_f = _rgb(bicubic)[None].astype(np.float32) / 255.0
+    lr_f = color.gray_to_rgb(lr)[None].astype(np.float32) / 255.0
+    bic_f = color.gray_to_rgb(bicubic)[None].astype(np.float32) / 255.0
     return metrics.to_uint8(forward(params, lr_f, bic_f))[0]
 
   return sr_fn

@@ -9,15 +9,9 @@ patch enlarged in the panel's lower-right corner.
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from sr_jax import color
+
 _BOX_COLOR = (255, 40, 40)
-
-
-def _rgb(img: np.ndarray) -> np.ndarray:
-  if img.ndim == 2:
-    img = img[..., None]
-  if img.shape[2] == 1:
-    img = np.repeat(img, 3, axis=2)
-  return img[..., :3]
 
 
 def pick_patch(
@@ -76,7 +70,7 @@ def comparison(
   Returns:
     uint8 ``[H + label height, n * W + gaps, 3]``.
   """
-  images = [_rgb(np.asarray(img)) for _, img in panels]
+  images = [color.gray_to_rgb(np.asarray(img))[..., :3] for _, img in panels]
   h, w = images[0].shape[:2]
   if any(img.shape[:2] != (h, w) for img in images):
     raise ValueError("all panels must have the same size")

@@ -44,14 +44,6 @@ def _check_pair(sr: np.ndarray, hr: np.ndarray, crop_border: int) -> None:
     raise ValueError(f"crop_border={crop_border} too large for {hr.shape}")
 
 
-def _as_rgb(img: np.ndarray) -> np.ndarray:
-  if img.ndim == 2:
-    img = img[..., None]
-  if img.shape[2] == 1:
-    img = np.repeat(img, 3, axis=2)
-  return img
-
-
 def _is_gray(img: np.ndarray) -> bool:
   return img.ndim == 2 or img.shape[2] == 1
 
@@ -81,7 +73,7 @@ def to_y_pair(
     )
   ys = []
   for img in (sr, hr):
-    y = color.rgb_to_y(_as_rgb(img).astype(np.float64) / 255.0)
+    y = color.rgb_to_y(color.gray_to_rgb(img).astype(np.float64) / 255.0)
     if convention == "matlab":
       # MATLAB's rgb2ycbcr on uint8 returns uint8: Y is rounded (half away
       # from zero; Y is positive so floor(y + 0.5) is the same).

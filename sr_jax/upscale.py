@@ -48,14 +48,22 @@ import os
 import sys
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
 from absl import flags
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sr_jax import color, figures, image_io, metrics, models, tiling, zoo
+from sr_jax import (
+  color,
+  evaluate,
+  figures,
+  image_io,
+  metrics,
+  models,
+  tiling,
+  zoo,
+)
 
 DEFAULT_TILE = 256
 
@@ -154,10 +162,6 @@ def write_picture(path: str, picture: Picture) -> None:
   image_io.write_png(path, image)
 
 
-def _rgb(image: np.ndarray) -> np.ndarray:
-  return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
-
-
 def _to_8_bit(image: np.ndarray) -> np.ndarray:
   """uint8 as is; uint16 rounded to 8 bits; float in [0, 1] rounded."""
   if image.dtype == np.uint8:
@@ -181,12 +185,7 @@ def _sr_forward(model, channels: int, params, lr, bicubic):
   Returns:
     ``[1, h * s, w * s, 3]`` RGB, not clipped.
   """
-  if channels == 3:
-    return model.apply({"params": params}, lr)
-  y = color.rgb_to_ycbcr(lr)[..., :1]
-  y_sr = model.apply({"params": params}, y)
-  ycbcr = color.rgb_to_ycbcr(bicubic)
-  return color.ycbcr_to_rgb(jnp.concatenate([y_sr, ycbcr[..., 1:]], -1))
+  return evaluate.sr_forward(model, params, lr, bicubic, channels=channels)
 
 
 class Upscaler:
@@ -274,10 +273,13 @@ class Upscaler:
     ):
       # The same conversions as the evaluator: float32 division of the
       # integer image; for uint8 the bicubic is the rounded uint8 baseline.
-      lr = _rgb(image[part.window])[None].astype(np.float32) / max_value
+      lr = (
+        color.gray_to_rgb(image[part.window])[None].astype(np.float32)
+        / max_value
+      )
       bic = None
       if self.channels == 1:
-        bic = _rgb(bicubic[tiling.scaled(part.window, s)])[None]
+        bic = color.gray_to_rgb(bicubic[tiling.scaled(part.window, s)])[None]
         if bic.dtype == np.uint8:
           bic = bic.astype(np.float32) / 255.0
       sr = np.asarray(self._forward(self._params, lr, bic))[0]

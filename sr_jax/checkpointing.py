@@ -1,35 +1,35 @@
 """Orbax checkpoints of the train state: keep N, async, resume without a flag.
 
-A run's workdir holds ``checkpoints/<step>/`` (written by Orbax, atomically:
-a step directory appears only when complete) and ``config.json``, the config
-that made them. Restoring into a model whose parameters differ in shape fails
-with an error naming the workdir and the parameter, not deep inside Orbax.
+Checkpoints live in ``RunDir.checkpoints`` (``<workdir>/checkpoints/<step>/``,
+written by Orbax atomically: a step directory appears only when complete).
+Restoring checks the weights against the config first
+(:func:`sr_jax.models.check_fit`), so a mismatch is reported with the
+workdir and the parameter, not deep inside Orbax. A checkpoint that cannot be
+read (truncated, half deleted) is reported in one line and the next older
+one is tried; nothing is deleted.
 """
-
-import json
-import os
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from sr_jax import models, train_state
-
-# Keys that change parameter shapes; a checkpoint only restores if they match.
-_SHAPE_KEYS = ("scale", "model")
+from sr_jax import models, rundir, train_state
 
 
-def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(workdir), "checkpoints")
+class CheckpointError(RuntimeError):
+  """No checkpoint of a run could be read."""
 
 
 def create_manager(
-  workdir: str, *, keep: int = 3, read_only: bool = False
+  run: rundir.RunDir, *, keep: int = 3, read_only: bool = False
 ) -> ocp.CheckpointManager:
-  """An async CheckpointManager over ``workdir/checkpoints``."""
+  """An async CheckpointManager over the run's checkpoints folder."""
   return ocp.CheckpointManager(
-    checkpoint_dir(workdir),
+    run.checkpoints,
+    # Declared up front so that item_metadata() can read a step's tree
+    # before anything is restored.
+    item_handlers=ocp.StandardCheckpointHandler(),
     options=ocp.CheckpointManagerOptions(
       max_to_keep=keep,
       create=not read_only,
@@ -54,149 +54,176 @@ def save(mngr: ocp.CheckpointManager, state, *, force: bool = False) -> None:
   mngr.save(step, args=ocp.args.StandardSave(_state_dict(state)), force=force)
 
 
-def write_config(config, workdir: str) -> None:
-  """Records the run's config beside its checkpoints (process 0 only)."""
-  if jax.process_index() != 0:
-    return
-  os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "config.json")
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-  os.replace(tmp, path)
-
-
-def check_compatible(config, workdir: str) -> None:
-  """Raises ValueError if ``workdir``'s checkpoints are for another model.
-
-  Compares the shape-determining keys of ``workdir/config.json`` (scale and
-  ``model.*``, except the compute dtype) with ``config``.
-  """
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    saved = json.load(f)
-  current = json.loads(config.to_json_best_effort())
-  diffs = []
-  for key in _SHAPE_KEYS:
-    a, b = saved.get(key), current.get(key)
-    if isinstance(a, dict) and isinstance(b, dict):
-      for k in sorted(set(a) | set(b)):
-        if k != "dtype" and a.get(k) != b.get(k):
-          diffs.append(f"{key}.{k}: checkpoint {a.get(k)!r}, now {b.get(k)!r}")
-    elif a != b:
-      diffs.append(f"{key}: checkpoint {a!r}, now {b!r}")
-  if diffs:
-    raise ValueError(
-      f"workdir {workdir!r} holds checkpoints of another model ("
-      + "; ".join(diffs)
-      + "). Use a new --workdir, or the matching --config overrides."
+def _steps_to_try(mngr, run: rundir.RunDir, step: int | None) -> list[int]:
+  """``[step]`` if given (and present), else every step, newest first."""
+  steps = sorted(mngr.all_steps(), reverse=True)
+  if step is None:
+    return steps
+  if step not in steps:
+    raise FileNotFoundError(
+      f"--step={step}: no checkpoint at that step in {run.checkpoints} "
+      f"(have {sorted(steps)})"
     )
+  return [step]
 
 
-def _abstract_state(config, model, tx):
-  rng = jax.random.key(0)
-  return jax.eval_shape(
-    lambda: train_state.create_train_state(rng, config, model, tx)
+def _stored_tree(mngr, step: int):
+  """The checkpoint's tree of array metadata (shape and dtype per leaf)."""
+  meta = mngr.item_metadata(step)
+  if meta is None:
+    raise ValueError("it has no readable metadata")
+  return getattr(meta, "tree", meta)
+
+
+def _first_readable(mngr, run: rundir.RunDir, step: int | None, restore_one):
+  """Runs ``restore_one(step)`` on the newest step that works.
+
+  Returns:
+    ``(result, step)``, or ``(None, None)`` if there is no checkpoint.
+
+  Raises:
+    CheckpointError: if checkpoints exist but none could be read (or the
+      requested ``step`` could not).
+  """
+  steps = _steps_to_try(mngr, run, step)
+  failures = []
+  for s in steps:
+    try:
+      result = restore_one(s)
+    except ValueError as e:
+      if "fit" in str(e) or "another model" in str(e):
+        raise  # A wrong config, not a damaged checkpoint.
+      failures.append((s, e))
+    except Exception as e:  # Orbax raises many kinds for damaged files.
+      failures.append((s, e))
+    else:
+      if failures:
+        logging.warning("Restored step %d of %s instead.", s, run.path)
+      return result, s
+    first_line = str(failures[-1][1]).strip().splitlines() or ["unknown error"]
+    logging.warning(
+      "Checkpoint %s/%d cannot be read (%s: %s); trying an older one.",
+      run.checkpoints,
+      s,
+      type(failures[-1][1]).__name__,
+      first_line[0][:200],
+    )
+  if not failures:
+    return None, None
+  bad = ", ".join(str(s) for s, _ in failures)
+  raise CheckpointError(
+    f"no readable checkpoint in {run.checkpoints} (tried step(s) {bad}; the "
+    f"last error: {str(failures[-1][1]).splitlines()[0][:200]}). Nothing was "
+    "deleted: remove the damaged step folders or use a new --workdir"
+  ) from failures[-1][1]
+
+
+def _params_only(tree) -> dict:
+  return {"params": tree["params"]}
+
+
+def _on_device(abstract, sharding):
+  return jax.tree.map(
+    lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
+    abstract,
   )
 
 
-def _check_shapes(mngr, step: int, target: dict, workdir: str) -> None:
-  """Compares stored array shapes with the target's, naming any mismatch."""
-  try:
-    meta = mngr.item_metadata(step)
-  except Exception:  # Older or foreign layouts: let restore report it.
-    return
-  if meta is None:
-    return
-  tree = getattr(meta, "tree", meta)
-  stored = {
-    jax.tree_util.keystr(k): tuple(getattr(v, "shape", ()) or ())
-    for k, v in jax.tree_util.tree_leaves_with_path(tree)
-  }
-  for k, v in jax.tree_util.tree_leaves_with_path(target["params"]):
-    key = "['params']" + jax.tree_util.keystr(k)
-    if key not in stored:
-      raise ValueError(
-        f"checkpoint {workdir}/checkpoints/{step} has no parameter {key}: "
-        "it was written by another model; use a new --workdir"
-      )
-    if stored[key] != tuple(v.shape):
-      raise ValueError(
-        f"checkpoint {workdir}/checkpoints/{step}: parameter {key} has shape "
-        f"{stored[key]}, the configured model needs {tuple(v.shape)}; check "
-        "--config.scale and --config.model.*"
-      )
-
-
 def restore(
-  mngr, config, model, tx, *, workdir: str, step=None, shardings=None
+  mngr, config, model, tx, *, run: rundir.RunDir, step=None, shardings=None
 ):
-  """Restores the train state at ``step`` (default: latest).
+  """Restores the train state at ``step`` (default: the newest readable).
 
   Args:
     mngr: the run's CheckpointManager.
     config: the run's config.
     model: the Flax model.
     tx: the optimizer (its state's structure is restored).
-    workdir: for error messages.
-    step: the step to restore, or None for the latest.
+    run: the run directory (its saved config is checked against ``config``).
+    step: the step to restore, or None for the newest readable one.
     shardings: a sharding for every array (e.g. replicated over the mesh);
       None restores onto this process's first device.
 
   Returns:
     ``(state, step)`` or ``(None, None)`` when there is no checkpoint.
   """
-  if step is None:
-    step = mngr.latest_step()
-    if step is None:
-      return None, None
-  elif step not in mngr.all_steps():
-    raise FileNotFoundError(
-      f"--step={step}: no checkpoint at that step in {checkpoint_dir(workdir)}"
-      f" (have {sorted(mngr.all_steps())})"
-    )
-  check_compatible(config, workdir)
-  abstract = _state_dict(_abstract_state(config, model, tx))
+  saved = run.read_config()
   if shardings is None:
     # Explicit target shardings let a checkpoint written on another topology
     # (say, by two processes) restore here.
     shardings = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  abstract = jax.tree.map(
-    lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=shardings),
-    abstract,
+  abstract = _state_dict(
+    jax.eval_shape(
+      lambda: train_state.create_train_state(
+        jax.random.key(0), config, model, tx
+      )
+    )
   )
-  _check_shapes(mngr, step, abstract, workdir)
-  restored = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
-  state = train_state.TrainState(**restored)
-  return state, step
+  abstract = _on_device(abstract, shardings)
+
+  def restore_one(s: int):
+    stored = _stored_tree(mngr, s)
+    models.check_fit(
+      config,
+      _params_only(stored)["params"],
+      source=f"checkpoint {run.checkpoints}/{s}",
+      saved_config=saved,
+    )
+    restored = mngr.restore(s, args=ocp.args.StandardRestore(abstract))
+    return train_state.TrainState(**restored)
+
+  return _first_readable(mngr, run, step, restore_one)
 
 
-def restore_params(config, workdir: str, *, step=None):
-  """The evaluation params of a run's checkpoint (EMA when the run kept one).
+def restore_params(config, run: rundir.RunDir | str, *, step=None):
+  """The evaluation params of a run's checkpoint, without an optimizer.
+
+  The EMA params when the run kept them, else the params. The tree to restore
+  is read from the checkpoint's own metadata, so nothing about the optimizer
+  needs to be known.
 
   Returns:
     ``(params, step)`` with params as host NumPy arrays.
 
   Raises:
-    FileNotFoundError: if ``workdir`` holds no checkpoint.
+    FileNotFoundError: if the run holds no checkpoint.
+    CheckpointError: if none can be read.
+    ValueError: if the weights do not fit ``config``.
   """
-  if not os.path.isdir(checkpoint_dir(workdir)):
+  if isinstance(run, str):
+    run = rundir.RunDir(run)
+  if not run.has_checkpoints():
     raise FileNotFoundError(
-      f"--workdir={workdir!r} holds no checkpoints/ (train first, or pass "
+      f"--workdir={run.path} holds no checkpoints/ (train first, or pass "
       "--config.pretrained=FILE)"
     )
-  model = models.create(config)
-  tx = train_state.create_optimizer(config)
-  mngr = create_manager(workdir, read_only=True)
+  saved = run.read_config()
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  mngr = create_manager(run, read_only=True)
+
+  def restore_one(s: int):
+    stored = _stored_tree(mngr, s)
+    key = "ema_params" if stored.get("ema_params") is not None else "params"
+    models.check_fit(
+      config,
+      stored[key],
+      source=f"checkpoint {run.checkpoints}/{s}",
+      saved_config=saved,
+    )
+    abstract = _on_device(
+      jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), stored),
+      device,
+    )
+    restored = mngr.restore(s, args=ocp.args.StandardRestore(abstract))
+    return jax.tree.map(np.asarray, restored[key])
+
   try:
-    state, step = restore(mngr, config, model, tx, workdir=workdir, step=step)
+    params, step = _first_readable(mngr, run, step, restore_one)
   finally:
     mngr.close()
-  if state is None:
+  if params is None:
     raise FileNotFoundError(
-      f"--workdir={workdir!r}: no checkpoint in {checkpoint_dir(workdir)}"
+      f"--workdir={run.path}: no checkpoint in {run.checkpoints}"
     )
-  logging.info("Restored step %d from %s", step, workdir)
-  return jax.tree.map(np.asarray, state.eval_params()), step
+  logging.info("Restored step %d from %s", step, run.path)
+  return params, step

@@ -45,6 +45,13 @@ def rgb_to_y(rgb):
   return rgb @ _RGB_TO_YCBCR[0].astype(rgb.dtype) + 16.0
 
 
+def luma(rgb):
+  """Full-range BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` (what PIL's
+  ``convert("L")`` computes), in the units of ``rgb``: Y without the
+  studio-swing scale and offset."""
+  return rgb @ (_RGB_TO_YCBCR[0] / 219.0).astype(rgb.dtype)
+
+
 def rgb_to_ycbcr(rgb):
   """``[..., 3]`` RGB in [0, 1] to ``[..., 3]`` YCbCr in [0, 1] (value / 255)."""
   m = (_RGB_TO_YCBCR.T / 255.0).astype(rgb.dtype)

@@ -1,23 +1,21 @@
-"""Benchmark evaluation: exact LR synthesis, PSNR/SSIM tables, result files.
+"""Benchmark evaluation: exact LR synthesis, PSNR/SSIM scores and reports.
 
 Every number sr_jax reports comes from :class:`Evaluator`: the HR image is
 mod-cropped, its LR input is made with MATLAB-exact bicubic
-(:mod:`sr_jax.imresize`), the model's output is clipped and rounded to uint8
-and scored with :mod:`sr_jax.metrics` in ``config.eval.convention``. The bicubic
-baseline (the LR upscaled back with the same imresize) is scored beside it.
+(:mod:`sr_jax.imresize`), the model's output (run by :mod:`sr_jax.inference`,
+clipped and rounded to uint8) is scored with :mod:`sr_jax.metrics` in
+``config.eval.convention``. The bicubic baseline (the LR upscaled back with
+the same imresize) is scored beside it.
 """
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from sr_jax import color, figures, image_io, imresize, metrics
+from sr_jax import figures, image_io, imresize, metrics, rundir
 
 # (lr uint8 [h, w, 3], bicubic uint8 [H, W, 3]) -> sr uint8 [H, W, 3].
 SRFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -75,62 +73,6 @@ def load_benchmark(folder: str, *, scale: int, max_images: int = 0):
     name = os.path.splitext(os.path.basename(path))[0]
     out.append(EvalImage(name=name, hr=hr, lr=lr, bicubic=bicubic))
   return out
-
-
-def sr_forward(model, params, lr, bicubic, *, channels: int):
-  """The model-input convention every SR output of sr_jax goes through.
-
-  RGB models see the LR image in [0, 1]. Y models (``channels == 1``) see the
-  BT.601 luma in [0, 1] and their output Y is joined with the chroma of the
-  bicubic upscale, as the ESPCN work did. Jit-able.
-
-  Args:
-    model: the Flax module.
-    params: its parameters.
-    lr: ``[B, h, w, 3]`` RGB in [0, 1].
-    bicubic: ``[B, h*s, w*s, 3]`` RGB in [0, 1], the bicubic upscale of ``lr``
-      (only its chroma is used, by Y models).
-    channels: 1 (Y) or 3 (RGB).
-
-  Returns:
-    ``[B, h*s, w*s, 3]`` RGB, not clipped.
-  """
-  if channels == 3:
-    return model.apply({"params": params}, lr)
-  y = color.rgb_to_ycbcr(lr)[..., :1]
-  y_sr = model.apply({"params": params}, y)
-  ycbcr = color.rgb_to_ycbcr(bicubic)
-  return color.ycbcr_to_rgb(jnp.concatenate([y_sr, ycbcr[..., 1:]], -1))
-
-
-def make_sr_function(model, params, *, channels: int) -> SRFunction:
-  """Wraps a Flax SR model as a uint8-in, uint8-out function.
-
-  RGB models see the LR image in [0, 1]. Y models (``channels == 1``) see the
-  BT.601 luma in [0, 1] and their output Y is joined with the chroma of the
-  bicubic upscale, as the ESPCN work did; the result is converted back to RGB,
-  clipped and rounded, then scored like any other output.
-
-  Args:
-    model: a Flax module mapping ``[1, h, w, channels]`` to
-      ``[1, h*s, w*s, channels]``.
-    params: its parameters.
-    channels: 1 (Y) or 3 (RGB).
-
-  Returns:
-    ``sr_fn(lr, bicubic) -> uint8 [H, W, 3]``.
-  """
-
-  @jax.jit
-  def forward(params, lr_rgb, bicubic_rgb):
-    return sr_forward(model, params, lr_rgb, bicubic_rgb, channels=channels)
-
-  def sr_fn(lr: np.ndarray, bicubic: np.ndarray) -> np.ndarray:
-    lr_f = color.gray_to_rgb(lr)[None].astype(np.float32) / 255.0
-    bic_f = color.gray_to_rgb(bicubic)[None].astype(np.float32) / 255.0
-    return metrics.to_uint8(forward(params, lr_f, bic_f))[0]
-
-  return sr_fn
 
 
 class Evaluator:
@@ -248,32 +190,21 @@ def markdown_table(results: dict, *, model_name: str) -> str:
   return "\n".join(lines)
 
 
-def write_results(
-  workdir: str, *, label: str, scale: int, convention: str, results, figs
+def write_report(
+  run: rundir.RunDir, *, label: str, config, results: dict, figs: dict
 ) -> str:
-  """Writes ``workdir/eval/results_<label>.json`` and the figures.
-
-  The JSON is written to a temporary file and renamed, so a crash never leaves
-  a complete-looking but partial results file.
+  """Writes ``results_<label>.json`` and the figures into the run directory.
 
   Returns:
     The path of the JSON file.
   """
-  out_dir = os.path.join(workdir, "eval")
-  os.makedirs(out_dir, exist_ok=True)
-  if figs:
-    fig_dir = os.path.join(out_dir, f"figures_{label}")
-    os.makedirs(fig_dir, exist_ok=True)
-    for key, fig in figs.items():
-      image_io.write_png(
-        os.path.join(fig_dir, key.replace("/", "_") + ".png"), fig
-      )
-  path = os.path.join(out_dir, f"results_{label}.json")
-  payload = {"scale": scale, "convention": convention, "datasets": results}
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(payload, f, indent=2)
-  os.replace(tmp, path)
+  payload = {
+    "scale": config.scale,
+    "convention": config.eval.convention,
+    "datasets": results,
+  }
+  run.write_figures(label, figs)
+  path = run.write_results(label, payload)
   logging.info("Wrote %s", path)
   return path
 
@@ -283,33 +214,33 @@ def evaluate(config, workdir: str, *, step: int | None = None) -> dict:
 
   With ``config.pretrained`` set, the weights file is loaded and the results
   go to ``workdir/eval/results_pretrained.json``; otherwise the checkpoint at
-  ``step`` (default: the latest) of ``workdir`` is restored and the results go
-  to ``results_<step>.json``.
+  ``step`` (default: the newest readable one) of ``workdir`` is restored and
+  the results go to ``results_<step>.json``.
 
   Returns:
     The results dict as written.
   """
-  # Imported here: the checkpoint and weight loaders pull in Orbax, which a
-  # notebook using only the Evaluator does not need.
-  from sr_jax import checkpointing, models, pretrained
+  # Imported here: loading weights pulls in Orbax, which a notebook using only
+  # the Evaluator does not need.
+  from sr_jax import inference
 
-  model = models.create(config)
   if config.pretrained:
-    params = pretrained.load_params(config.pretrained, config=config)
+    weights = inference.load(weights_file=config.pretrained, config=config)
     label = "pretrained"
   else:
-    params, step = checkpointing.restore_params(config, workdir, step=step)
-    label = str(step)
+    weights = inference.load(workdir=workdir, step=step, config=config)
+    label = str(weights.step)
   evaluator = Evaluator.from_config(config)
-  sr_fn = make_sr_function(model, params, channels=config.model.channels)
-  results, figs = evaluator.run(sr_fn, num_figures=config.eval.num_figures)
+  predictor = inference.Predictor(config, weights.params)
+  results, figs = evaluator.run(
+    predictor.sr, num_figures=config.eval.num_figures
+  )
   table = markdown_table(results, model_name=f"{config.model.name} ({label})")
   print(f"x{config.scale}, {config.eval.convention} convention:\n{table}")
-  write_results(
-    workdir,
+  write_report(
+    rundir.RunDir(workdir),
     label=label,
-    scale=config.scale,
-    convention=config.eval.convention,
+    config=config,
     results=results,
     figs=figs,
   )

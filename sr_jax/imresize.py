@@ -406,3 +406,58 @@ def imresize_tf(image: tf.Tensor, scale: float) -> tf.Tensor:
   ]
   out.set_shape(static + image.shape.as_list()[2:])
   return out
+
+
+def imresize_in_strips(
+  image: np.ndarray, scale: int, *, strip_rows: int = 256
+) -> np.ndarray:
+  """``imresize(image, scale)`` for upscaling, ``strip_rows`` at a time.
+
+  Performs the same float64 operations in the same order as
+  :func:`imresize` for every output pixel (height pass,
+  rounding for uint8, width pass, rounding), so the result is bit-identical,
+  but the float64 temporaries are ``strip_rows`` output rows high instead of
+  the whole image: for a 6000x4500 RGB output about 80 MB instead of 2 GB.
+
+  Args:
+    image: ``[H, W]`` or ``[H, W, C]``, uint8, float32 or float64.
+    scale: the integer upscaling factor.
+    strip_rows: output rows computed at a time.
+
+  Returns:
+    ``[H * scale, W * scale(, C)]`` in the input's dtype.
+  """
+  image = np.asarray(image)
+  if image.dtype not in (np.uint8, np.float32, np.float64):
+    raise TypeError(f"imresize_in_strips: unsupported dtype {image.dtype}")
+  quantize = image.dtype == np.uint8
+  s = float(scale)
+  h, w = image.shape[:2]
+  out_h, out_w = output_size(h, s), output_size(w, s)
+  rows_idx, rows_wt = resize_weights(h, out_h, s)
+  cols_idx, cols_wt = resize_weights(w, out_w, s)
+  trailing = (1,) * (image.ndim - 2)
+  out = np.empty((out_h, out_w) + image.shape[2:], image.dtype)
+  for r0 in range(0, out_h, strip_rows):
+    r1 = min(r0 + strip_rows, out_h)
+    idx, wt = rows_idx[r0:r1], rows_wt[r0:r1]
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    src = image[lo:hi].astype(np.float64)
+    acc = None
+    for k in range(idx.shape[1]):
+      term = np.take(src, idx[:, k] - lo, axis=0) * wt[:, k].reshape(
+        (-1, 1) + trailing
+      )
+      acc = term if acc is None else acc + term
+    if quantize:
+      acc = np.clip(round_half_away_from_zero(acc), 0.0, 255.0)
+    acc2 = None
+    for k in range(cols_idx.shape[1]):
+      term = np.take(acc, cols_idx[:, k], axis=1) * cols_wt[:, k].reshape(
+        (1, -1) + trailing
+      )
+      acc2 = term if acc2 is None else acc2 + term
+    if quantize:
+      acc2 = np.clip(round_half_away_from_zero(acc2), 0.0, 255.0)
+    out[r0:r1] = acc2.astype(image.dtype)
+  return out

@@ -1,4 +1,4 @@
-"""Overlapping tiles for upscaling large images under a memory bound.
+"""Geometry of tiled inference: overlapping tiles, and canvases packed with them.
 
 A convolutional SR model's output pixel depends only on the input pixels
 within its receptive-field radius. Running the model on a window that
@@ -11,31 +11,20 @@ differences must stay in the discarded margin; where a window ends *at* the
 image border its padding is exactly the whole-image run's.
 
 :func:`tiles` achieves both without padding anything: every window has the
-same fixed size ``tile + 2 * margin`` (so a compiled model is reused for
-every tile of an image), and a window that would stick out of the image is
-slid back inside it. Its edge then lies on the image border, where nothing
-is discarded and nothing needs to be; on its other side it only gains more
-context. Along an axis shorter than the window the whole axis is one window.
+same size ``tile + 2 * margin`` along an axis longer than that, and a window
+that would stick out of the image is slid back inside it. Its edge then lies
+on the image border, where nothing is discarded and nothing needs to be; on
+its other side it only gains more context. Along a shorter axis the whole
+axis is one window.
 
-:func:`receptive_radius` gives the radius of each model of
-:mod:`sr_jax.models`, and :func:`imresize_in_strips` is MATLAB's bicubic
-upscale (:func:`sr_jax.imresize.imresize`, bit for bit) computed a strip at
-a time, so that it never holds a full-size float64 image.
+:func:`pack` places windows of many images on a few canvases of one fixed
+size, a ``gap`` apart, so that a folder of differently sized images runs
+through a model compiled for one shape. sr_jax.inference masks everything
+outside the windows before each convolution, so a gap as wide as the largest
+kernel radius keeps the windows from seeing each other.
 """
 
 import dataclasses
-
-import numpy as np
-
-from sr_jax import imresize
-
-# Used for models this module does not know; comfortably above the radius of
-# the small models, see receptive_radius.
-FALLBACK_MARGIN = 32
-
-# Models whose output depends on statistics pooled over the whole image
-# (IMDN's contrast-aware channel attention), so tiling them is approximate.
-GLOBAL_MODELS = ("imdn",)
 
 Region = tuple[slice, slice]
 
@@ -54,6 +43,10 @@ class Tile:
   window: Region
   keep: Region
   inner: Region
+
+  @property
+  def shape(self) -> tuple[int, int]:
+    return tuple(s.stop - s.start for s in self.window)
 
 
 def _axis_tiles(size: int, tile: int, margin: int) -> list[tuple[int, ...]]:
@@ -109,120 +102,53 @@ def scaled(region: Region, scale: int) -> Region:
   return tuple(slice(s.start * scale, s.stop * scale) for s in region)
 
 
-def receptive_radius(config) -> int | None:
-  """How far (in LR pixels) an output pixel of the model can see.
+@dataclasses.dataclass(frozen=True)
+class Placement:
+  """Where item ``index`` (of the list given to :func:`pack`) lies on a canvas.
 
-  Counted per convolution as ``k // 2`` LR pixels; a 3x3 convolution after
-  the pixel shuffle (RDN's) reaches one HR pixel, which can belong to the
-  neighbouring LR pixel, so it counts one as well. Dense and residual
-  connections add paths, never longer ones, so the radius is that of the
-  longest chain.
+  Attributes:
+    index: position of the item in the input list.
+    region: its region on the canvas (rows, columns).
+  """
+
+  index: int
+  region: Region
+
+
+def pack(
+  shapes: list[tuple[int, int]], *, canvas: int, gap: int
+) -> list[list[Placement]]:
+  """Places rectangles on square canvases, tallest first, row by row.
+
+  A simple shelf packer: rectangles sorted by height fill a shelf left to
+  right, ``gap`` apart; a full shelf opens the next one ``gap`` below, and a
+  full canvas the next canvas.
 
   Args:
-    config: the model's config (``config.model`` and ``config.scale``).
+    shapes: ``(height, width)`` of each rectangle, each at most ``canvas``.
+    canvas: the canvas side.
+    gap: the empty pixels kept between rectangles.
 
   Returns:
-    The radius, or None for a model this function does not know.
+    One list of placements per canvas; every input index appears once.
+
+  Raises:
+    ValueError: for a rectangle larger than the canvas.
   """
-  m = config.model
-  name = m.name
-  if name == "espcn":
-    kernels = m.get("kernel_sizes", None) or (5, 3, 3, 3)
-    return sum(k // 2 for k in kernels)
-  if name == "espcn_rdb":
-    blocks = m.get("num_blocks", None) or 4
-    layers = m.get("num_layers", None) or 4
-    # sfe1 (5x5), sfe2, the dense 3x3s, gff2, subpixel. The parameter-free
-    # bicubic skip reaches 2 LR pixels, within that.
-    return 2 + 1 + blocks * layers + 1 + 1
-  if name == "rdn":
-    blocks = m.get("num_blocks", None) or 16
-    layers = m.get("num_layers", None) or 8
-    upsample_convs = 2 if config.scale == 4 else 1
-    # sfe1, sfe2, dense 3x3s, gff2, UPNet convs, output conv (at HR).
-    return 2 + blocks * layers + 1 + upsample_convs + 1
-  if name == "imdn":
-    blocks = m.get("num_blocks", None) or 6
-    # fea_conv, four 3x3s per block, LR_conv, upsampler; the channel
-    # attention's pooling is global and has no radius (see GLOBAL_MODELS).
-    return 1 + 4 * blocks + 1 + 1
-  return None
-
-
-def imresize_in_strips(
-  image: np.ndarray, scale: int, *, strip_rows: int = 256
-) -> np.ndarray:
-  """``imresize.imresize(image, scale)`` for upscaling, ``strip_rows`` at a time.
-
-  Performs the same float64 operations in the same order as
-  :func:`sr_jax.imresize.imresize` for every output pixel (height pass,
-  rounding for uint8, width pass, rounding), so the result is bit-identical,
-  but the float64 temporaries are ``strip_rows`` output rows high instead of
-  the whole image: for a 6000x4500 RGB output about 80 MB instead of 2 GB.
-
-  Args:
-    image: ``[H, W]`` or ``[H, W, C]``, uint8, float32 or float64.
-    scale: the integer upscaling factor.
-    strip_rows: output rows computed at a time.
-
-  Returns:
-    ``[H * scale, W * scale(, C)]`` in the input's dtype.
-  """
-  image = np.asarray(image)
-  if image.dtype not in (np.uint8, np.float32, np.float64):
-    raise TypeError(f"imresize_in_strips: unsupported dtype {image.dtype}")
-  quantize = image.dtype == np.uint8
-  s = float(scale)
-  h, w = image.shape[:2]
-  out_h, out_w = imresize.output_size(h, s), imresize.output_size(w, s)
-  rows_idx, rows_wt = imresize.resize_weights(h, out_h, s)
-  cols_idx, cols_wt = imresize.resize_weights(w, out_w, s)
-  trailing = (1,) * (image.ndim - 2)
-  out = np.empty((out_h, out_w) + image.shape[2:], image.dtype)
-  for r0 in range(0, out_h, strip_rows):
-    r1 = min(r0 + strip_rows, out_h)
-    idx, wt = rows_idx[r0:r1], rows_wt[r0:r1]
-    lo, hi = int(idx.min()), int(idx.max()) + 1
-    src = image[lo:hi].astype(np.float64)
-    acc = None
-    for k in range(idx.shape[1]):
-      term = np.take(src, idx[:, k] - lo, axis=0) * wt[:, k].reshape(
-        (-1, 1) + trailing
-      )
-      acc = term if acc is None else acc + term
-    if quantize:
-      acc = np.clip(imresize.round_half_away_from_zero(acc), 0.0, 255.0)
-    acc2 = None
-    for k in range(cols_idx.shape[1]):
-      term = np.take(acc, cols_idx[:, k], axis=1) * cols_wt[:, k].reshape(
-        (1, -1) + trailing
-      )
-      acc2 = term if acc2 is None else acc2 + term
-    if quantize:
-      acc2 = np.clip(imresize.round_half_away_from_zero(acc2), 0.0, 255.0)
-    out[r0:r1] = acc2.astype(image.dtype)
-  return out
-
-
-def default_margin(config) -> tuple[int, str | None]:
-  """The margin to tile ``config``'s model with, and a warning if inexact.
-
-  Returns:
-    ``(margin, warning)``: the receptive-field radius (or
-    :data:`FALLBACK_MARGIN` for an unknown model), and a message explaining
-    why tiles may differ from the whole-image result, or None.
-  """
-  radius = receptive_radius(config)
-  if radius is None:
-    return FALLBACK_MARGIN, (
-      f"model {config.model.name!r} has no known receptive field; tiling "
-      f"with a {FALLBACK_MARGIN}-pixel margin (set --margin to override, or "
-      "--tile=0 for the whole image at once)"
-    )
-  if config.model.name in GLOBAL_MODELS:
-    return radius, (
-      f"model {config.model.name!r} pools statistics over the whole image, "
-      "so an image split into tiles comes out slightly different from "
-      "--tile=0"
-    )
-  return radius, None
+  for h, w in shapes:
+    if h > canvas or w > canvas or h <= 0 or w <= 0:
+      raise ValueError(f"pack: a {h}x{w} item does not fit a {canvas} canvas")
+  order = sorted(range(len(shapes)), key=lambda i: (-shapes[i][0], i))
+  canvases: list[list[Placement]] = []
+  y = x = shelf = 0
+  for i in order:
+    h, w = shapes[i]
+    if canvases and x + w > canvas:  # Next shelf.
+      y, x, shelf = y + shelf + gap, 0, 0
+    if not canvases or y + h > canvas:  # Next canvas.
+      canvases.append([])
+      y = x = shelf = 0
+    canvases[-1].append(Placement(i, (slice(y, y + h), slice(x, x + w))))
+    x += w + gap
+    shelf = max(shelf, h)
+  return canvases

@@ -4,11 +4,17 @@ Data parallelism is ``jax.jit`` over a one-axis ``Mesh`` named ``'data'``:
 the global batch is sharded along it and the train state is replicated, so
 XLA inserts the gradient all-reduce. The same code runs on one CPU, N local
 devices and many hosts (each host feeds its own slice of the batch).
+
+The loop is a short story of named parts, each testable alone:
+:func:`restore_or_init` the state, :func:`make_batches`, the jitted
+:func:`train_step`, then after each step the periodic hooks:
+:class:`MetricsLog` (summaries, the progress line, the NaN check),
+:class:`Checkpoints` (saves and the compute record), :class:`Evaluation`
+(benchmarks through the inference layer, compiled once for the whole run)
+and :class:`Preemption` (SIGTERM: save, then stop).
 """
 
 import functools
-import json
-import os
 import signal
 import time
 
@@ -24,39 +30,22 @@ from jax.sharding import PartitionSpec as P
 
 from sr_jax import (
   checkpointing,
-  color,
   evaluate,
+  inference,
   input_pipeline,
   metrics,
   models,
+  rundir,
   train_state,
 )
-
-
-def _load_usage(workdir: str) -> dict:
-  try:
-    with open(os.path.join(workdir, "usage.json")) as f:
-      return json.load(f)
-  except (FileNotFoundError, json.JSONDecodeError):
-    return {"cpu_seconds": 0.0, "wall_seconds": 0.0}
-
-
-def _write_usage(workdir: str, usage: dict) -> None:
-  """Cumulative compute of the run, over restarts (for the zoo's CPU hours)."""
-  path = os.path.join(workdir, "usage.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump(usage, f)
-  os.replace(path + ".tmp", path)
 
 
 class NonFiniteLossError(RuntimeError):
   """The loss became NaN or inf."""
 
 
-def _to_model_space(images: jnp.ndarray, channels: int) -> jnp.ndarray:
-  """uint8 RGB ``[B, H, W, 3]`` -> float32 in [0, 1], Y or RGB."""
-  x = images.astype(jnp.float32) / 255.0
-  return color.rgb_to_ycbcr(x)[..., :1] if channels == 1 else x
+# ----------------------------------------------------------------------------
+# The step
 
 
 def train_step(state, batch, *, model, tx, config):
@@ -73,8 +62,8 @@ def train_step(state, batch, *, model, tx, config):
     ``(new_state, metrics)`` with scalar ``loss`` and ``psnr`` (batch means).
   """
   channels = config.model.channels
-  lr = _to_model_space(batch["lr"], channels)
-  hr = _to_model_space(batch["hr"], channels)
+  lr = inference.model_input(batch["lr"].astype(jnp.float32) / 255.0, channels)
+  hr = inference.model_input(batch["hr"].astype(jnp.float32) / 255.0, channels)
 
   def loss_fn(params):
     pred = model.apply({"params": params}, lr)
@@ -130,100 +119,43 @@ def global_batch(local_batch: dict, mesh: Mesh) -> dict:
   }
 
 
-class _Preemption:
-  """Records SIGTERM so the loop can save and exit cleanly."""
-
-  def __init__(self):
-    self.requested = False
-    self._previous = None
-
-  def __enter__(self):
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # Not the main thread (e.g. a notebook): no handler.
-      self._previous = None
-    return self
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning("SIGTERM received: saving a checkpoint, then exiting.")
-    self.requested = True
-
-  def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+# ----------------------------------------------------------------------------
+# Before the loop
 
 
-def _host_params(params):
-  """Fully replicated global arrays -> NumPy (works on every process)."""
-  return jax.tree.map(np.asarray, params)
-
-
-def train_and_evaluate(config, workdir: str):
-  """Trains ``config``'s model, checkpointing and evaluating in ``workdir``.
-
-  Restarts resume from the latest checkpoint in ``workdir`` without a flag.
-
-  Args:
-    config: an ``ml_collections.ConfigDict`` (see ``configs/default.py``).
-    workdir: directory for checkpoints, TensorBoard events and results.
+def restore_or_init(config, run: rundir.RunDir, mngr, model, tx, mesh: Mesh):
+  """The newest readable checkpoint of ``run``, or a fresh state.
 
   Returns:
-    The final train state.
+    ``(state, start_step)``, the state replicated over ``mesh``.
   """
-  t_run = time.perf_counter()
-  cpu_run = time.process_time()
-  mesh = make_mesh()
-  num_devices = mesh.devices.size
-  if config.batch_size % num_devices:
-    raise ValueError(
-      f"--config.batch_size={config.batch_size} is not divisible by the "
-      f"{num_devices} devices"
-    )
-  is_chief = jax.process_index() == 0
-  writer = metric_writers.create_default_writer(
-    workdir, just_logging=not is_chief
-  )
-
-  model = models.create(config)
-  tx = train_state.create_optimizer(config)
-  lr_fn = train_state.learning_rate_schedule(config)
   replicated = NamedSharding(mesh, P())
-
-  checkpointing.check_compatible(config, workdir)
-  mngr = checkpointing.create_manager(workdir, keep=config.keep_checkpoints)
   state, start_step = checkpointing.restore(
-    mngr, config, model, tx, workdir=workdir, shardings=replicated
+    mngr, config, model, tx, run=run, shardings=replicated
   )
-  if state is None:
-    start_step = 0
-    state = jax.jit(
-      lambda rng: train_state.create_train_state(rng, config, model, tx),
-      out_shardings=replicated,
-    )(jax.random.key(config.seed))
-    logging.info("Starting from scratch (no checkpoint in %s).", workdir)
-  else:
+  if state is not None:
     logging.info(
-      "Resumed from checkpoint at step %d in %s.", start_step, workdir
+      "Resumed from checkpoint at step %d in %s.", start_step, run.path
     )
-  checkpointing.write_config(config, workdir)
-  usage = _load_usage(workdir)
-  if is_chief and start_step == 0:
-    writer.write_hparams(
-      {
-        k: v
-        for k, v in config.to_dict().items()
-        if isinstance(v, (int, float, str))
-      }
-    )
-    logging.info(
-      "Model %s: %d parameters; %d devices, %d processes.",
-      config.model.name,
-      models.count_params(state.params),
-      num_devices,
-      jax.process_count(),
-    )
+    return state, start_step
+  state = jax.jit(
+    lambda rng: train_state.create_train_state(rng, config, model, tx),
+    out_shardings=replicated,
+  )(jax.random.key(config.seed))
+  logging.info(
+    "Starting from scratch (no checkpoint in %s). Model %s: %d parameters; "
+    "%d devices, %d processes.",
+    run.path,
+    config.model.name,
+    models.count_params(state.params),
+    mesh.devices.size,
+    jax.process_count(),
+  )
+  return state, 0
 
+
+def make_batches(config, start_step: int):
+  """This process's batches from ``start_step`` on, as NumPy dicts."""
   if jax.process_count() > 1:
     # Process 0 builds any missing TFDS data first, so that processes sharing
     # a filesystem do not build the same dataset at once.
@@ -236,140 +168,293 @@ def train_and_evaluate(config, workdir: str):
     process_count=jax.process_count(),
     start_step=start_step,
   )
-  batches = iter(ds.as_numpy_iterator())
-  step_fn = compile_train_step(config, model, tx, mesh)
-  evaluator = None
+  return iter(ds.as_numpy_iterator())
 
-  def run_eval(step: int):
-    nonlocal evaluator
-    if evaluator is None:
-      evaluator = evaluate.Evaluator.from_config(config)
-    sr_fn = evaluate.make_sr_function(
-      model,
-      _host_params(state.eval_params()),
-      channels=config.model.channels,
+
+# ----------------------------------------------------------------------------
+# The hooks
+
+
+def _every(step: int, every: int, total: int) -> bool:
+  """True every ``every`` steps (never if ``every <= 0``) and at the end."""
+  return (every > 0 and step % every == 0) or step == total
+
+
+class MetricsLog:
+  """Training summaries and the progress line, from device metrics.
+
+  Metrics stay on the device between log steps; :meth:`flush` fetches them,
+  raises :class:`NonFiniteLossError` on a NaN or inf loss and, on log steps,
+  writes the summaries and logs loss, PSNR, rate and ETA.
+  """
+
+  def __init__(self, config, writer, *, mngr, run):
+    self._config = config
+    self._writer = writer
+    self._lr_fn = train_state.learning_rate_schedule(config)
+    self._mngr, self._run = mngr, run
+    self._pending = []
+    self._t, self._steps = None, 0
+    self._first_timed = None
+
+  def add(self, step: int, step_metrics) -> None:
+    self._pending.append(step_metrics)
+    if self._t is None:
+      # Rates count from the end of the first (compiling) step.
+      jax.block_until_ready(step_metrics)
+      self._t, self._first_timed = time.perf_counter(), step
+    else:
+      self._steps += 1
+
+  def restart_clock(self) -> None:
+    """Keeps evaluation time out of the next rate."""
+    if self._t is not None:
+      self._t, self._steps = time.perf_counter(), 0
+
+  def flush(self, step: int, *, log: bool) -> None:
+    host = jax.device_get(self._pending)
+    self._pending = []
+    losses = np.array([m["loss"] for m in host], np.float64)
+    if not np.all(np.isfinite(losses)):
+      self._mngr.wait_until_finished()
+      raise NonFiniteLossError(
+        f"loss became {losses[~np.isfinite(losses)][0]} at or before step "
+        f"{step}; stopping. The last good checkpoint (step "
+        f"{self._mngr.latest_step()}) in {self._run.path} is kept. Lower "
+        "--config.optim.learning_rate or check the data."
+      )
+    if host and log:
+      self._write(step, losses, host)
+
+  def _write(self, step: int, losses, host) -> None:
+    config = self._config
+    now = time.perf_counter()
+    rate = self._steps / max(now - self._t, 1e-9)
+    scalars = {
+      "train/loss": float(losses.mean()),
+      "train/psnr": float(np.mean([m["psnr"] for m in host])),
+      "train/learning_rate": float(self._lr_fn(step)),
+    }
+    if self._steps > 0 and step > self._first_timed:
+      scalars["train/steps_per_sec"] = rate
+      scalars["train/examples_per_sec"] = rate * config.batch_size
+    self._writer.write_scalars(step, scalars)
+    eta = (config.total_steps - step) / rate / 60 if rate > 0 else float("nan")
+    logging.info(
+      "step %d/%d loss %.5f psnr %.2f lr %.2e | %.2f steps/s "
+      "%.1f examples/s | ETA %.1f min",
+      step,
+      config.total_steps,
+      scalars["train/loss"],
+      scalars["train/psnr"],
+      scalars["train/learning_rate"],
+      rate,
+      rate * config.batch_size,
+      eta,
     )
-    results, figs = evaluator.run(sr_fn, num_figures=config.eval.num_figures)
-    if is_chief:
-      scalars = {}
-      for name, r in results.items():
-        scalars[f"eval/{name}/psnr"] = r["psnr"]
-        scalars[f"eval/{name}/ssim"] = r["ssim"]
-        scalars[f"eval/{name}/bicubic_psnr"] = r["bicubic_psnr"]
-        scalars[f"eval/{name}/bicubic_ssim"] = r["bicubic_ssim"]
-      writer.write_scalars(step, scalars)
-      writer.write_images(step, {f"eval/{k}": v[None] for k, v in figs.items()})
-      evaluate.write_results(
-        workdir,
-        label=str(step),
-        scale=config.scale,
-        convention=config.eval.convention,
-        results=results,
-        figs={},
-      )
-      logging.info(
-        "Eval at step %d (%.1f min after the start of this run):\n%s",
-        step,
-        (time.perf_counter() - t_run) / 60,
-        evaluate.markdown_table(results, model_name=config.model.name),
-      )
-    writer.flush()
+    self._t, self._steps = now, 0
 
-  pending = []  # device metrics since the last log line
-  last_good = start_step
-  t_log, steps_since_log = time.perf_counter(), 0
-  t_start, first_timed_step = None, None
-  step = start_step
-  with _Preemption() as preemption:
-    while step < config.total_steps:
-      batch = global_batch(next(batches), mesh)
-      state, step_metrics = step_fn(state, batch)
-      step += 1
-      steps_since_log += 1
-      pending.append(step_metrics)
-      if t_start is None:
-        # Time from the end of the first (compiling) step.
-        jax.block_until_ready(step_metrics)
-        t_start, first_timed_step = time.perf_counter(), step
-        t_log, steps_since_log = t_start, 0
 
-      is_last = step == config.total_steps
-      log_now = step % config.log_every_steps == 0 or is_last
-      ckpt_now = step % config.checkpoint_every_steps == 0 or is_last
-      eval_now = (
-        config.eval.every_steps > 0 and step % config.eval.every_steps == 0
-      ) or is_last
-      if jax.process_count() > 1:
-        # Processes get SIGTERM at different moments; agree on one step.
-        flags = multihost_utils.process_allgather(
-          np.array(preemption.requested)
-        )
-        preemption.requested = bool(np.any(flags))
-      if log_now or ckpt_now or preemption.requested:
-        host = jax.device_get(pending)
-        pending = []
-        losses = np.array([m["loss"] for m in host], np.float64)
-        if not np.all(np.isfinite(losses)):
-          mngr.wait_until_finished()
-          raise NonFiniteLossError(
-            f"loss became {losses[~np.isfinite(losses)][0]} at or before step "
-            f"{step}; stopping. The last good checkpoint (step "
-            f"{mngr.latest_step()}) in {workdir} is kept. Lower "
-            "--config.optim.learning_rate or check the data."
-          )
-        if host and log_now:
-          now = time.perf_counter()
-          rate = steps_since_log / max(now - t_log, 1e-9)
-          remaining = config.total_steps - step
-          eta_min = remaining / rate / 60 if rate > 0 else float("nan")
-          scalars = {
-            "train/loss": float(losses.mean()),
-            "train/psnr": float(np.mean([m["psnr"] for m in host])),
-            "train/learning_rate": float(lr_fn(step)),
-          }
-          if steps_since_log > 0 and step > first_timed_step:
-            scalars["train/steps_per_sec"] = rate
-            scalars["train/examples_per_sec"] = rate * config.batch_size
-          writer.write_scalars(step, scalars)
-          logging.info(
-            "step %d/%d loss %.5f psnr %.2f lr %.2e | %.2f steps/s "
-            "%.1f examples/s | ETA %.1f min",
-            step,
-            config.total_steps,
-            scalars["train/loss"],
-            scalars["train/psnr"],
-            scalars["train/learning_rate"],
-            rate,
-            rate * config.batch_size,
-            eta_min,
-          )
-          t_log, steps_since_log = now, 0
-        if ckpt_now or preemption.requested:
-          checkpointing.save(mngr, state, force=True)
-          last_good = step
-          if is_chief:
-            _write_usage(
-              workdir,
-              {
-                "step": step,
-                "cpu_seconds": usage["cpu_seconds"]
-                + time.process_time()
-                - cpu_run,
-                "wall_seconds": usage["wall_seconds"]
-                + time.perf_counter()
-                - t_run,
-              },
-            )
-      if eval_now:
-        run_eval(step)
-        # Keep evaluation time out of the next steps/s figure.
-        t_log, steps_since_log = time.perf_counter(), 0
-      if preemption.requested:
-        mngr.wait_until_finished()
-        logging.warning("Saved step %d after SIGTERM; exiting.", last_good)
+class Checkpoints:
+  """Saves the state, and records the compute of steps that were saved.
+
+  ``usage.json`` (cumulative CPU and wall seconds over restarts, for the
+  zoo's CPU hours) is written only once the checkpoint of its step has been
+  committed, so it never records a step whose save failed.
+  """
+
+  def __init__(self, run: rundir.RunDir, mngr, *, is_chief: bool):
+    self._run, self._mngr, self._is_chief = run, mngr, is_chief
+    self._usage = run.read_usage()
+    self._t0, self._cpu0 = time.perf_counter(), time.process_time()
+    self._pending_usage = None
+    self.last_saved = None
+
+  def save(self, state, step: int) -> None:
+    self._commit_usage(wait=True)
+    checkpointing.save(self._mngr, state, force=True)
+    self.last_saved = step
+    self._pending_usage = {
+      "step": step,
+      "cpu_seconds": self._usage["cpu_seconds"]
+      + time.process_time()
+      - self._cpu0,
+      "wall_seconds": self._usage["wall_seconds"]
+      + time.perf_counter()
+      - self._t0,
+    }
+
+  def _commit_usage(self, *, wait: bool) -> None:
+    if self._pending_usage is None:
+      return
+    if wait:
+      self._mngr.wait_until_finished()
+    elif self._mngr.is_saving_in_progress():
+      return
+    if self._is_chief:
+      self._run.write_usage(self._pending_usage)
+    self._pending_usage = None
+
+  def poll(self) -> None:
+    """Records the compute of a save that finished in the background."""
+    self._commit_usage(wait=False)
+
+  def close(self) -> None:
+    self._commit_usage(wait=True)
+    self._mngr.wait_until_finished()
+    self._mngr.close()
+
+
+class Evaluation:
+  """Periodic benchmark evaluation, compiled once for the whole run.
+
+  The benchmarks' LR inputs are made at the first evaluation; the model is
+  wrapped once in an :class:`inference.Predictor`, whose compiled functions
+  (one per image shape) are reused by every later evaluation.
+  """
+
+  def __init__(self, config, run: rundir.RunDir, writer, *, is_chief: bool):
+    self._config, self._run, self._writer = config, run, writer
+    self._is_chief = is_chief
+    self._evaluator = None
+    self._predictor = inference.Predictor(config, tile=0)
+    self._t_run = time.perf_counter()
+
+  def __call__(self, step: int, state) -> dict:
+    config = self._config
+    if self._evaluator is None:
+      self._evaluator = evaluate.Evaluator.from_config(config)
+    # Fully replicated global arrays -> NumPy (works on every process).
+    self._predictor.set_params(jax.tree.map(np.asarray, state.eval_params()))
+    results, figs = self._evaluator.run(
+      self._predictor.sr, num_figures=config.eval.num_figures
+    )
+    if self._is_chief:
+      self._report(step, results, figs)
+    self._writer.flush()
+    return results
+
+  def _report(self, step: int, results: dict, figs: dict) -> None:
+    scalars = {}
+    for name, r in results.items():
+      for key in ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim"):
+        scalars[f"eval/{name}/{key}"] = r[key]
+    self._writer.write_scalars(step, scalars)
+    self._writer.write_images(
+      step, {f"eval/{k}": v[None] for k, v in figs.items()}
+    )
+    evaluate.write_report(
+      self._run, label=str(step), config=self._config, results=results, figs={}
+    )
+    logging.info(
+      "Eval at step %d (%.1f min after the start of this run):\n%s",
+      step,
+      (time.perf_counter() - self._t_run) / 60,
+      evaluate.markdown_table(results, model_name=self._config.model.name),
+    )
+
+
+class Preemption:
+  """Records SIGTERM so the loop can save and exit cleanly; on several
+  processes, :meth:`requested` agrees on it so all save the same step."""
+
+  def __init__(self):
+    self._flag = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # Not the main thread (e.g. a notebook): no handler.
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint, then exiting.")
+    self._flag = True
+
+  def requested(self) -> bool:
+    if jax.process_count() > 1:
+      # Processes get SIGTERM at different moments; agree on one step.
+      flags = multihost_utils.process_allgather(np.array(self._flag))
+      self._flag = bool(np.any(flags))
+    return self._flag
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+# ----------------------------------------------------------------------------
+# The story
+
+
+def train_and_evaluate(config, workdir: str):
+  """Trains ``config``'s model, checkpointing and evaluating in ``workdir``.
+
+  Restarts resume from the newest readable checkpoint in ``workdir`` without
+  a flag.
+
+  Args:
+    config: an ``ml_collections.ConfigDict`` (see ``configs/default.py``).
+    workdir: directory for checkpoints, TensorBoard events and results.
+
+  Returns:
+    The final train state.
+  """
+  run = rundir.RunDir(workdir)
+  mesh = make_mesh()
+  if config.batch_size % mesh.devices.size:
+    raise ValueError(
+      f"--config.batch_size={config.batch_size} is not divisible by the "
+      f"{mesh.devices.size} devices"
+    )
+  is_chief = jax.process_index() == 0
+  model = models.create(config)
+  tx = train_state.create_optimizer(config)
+  mngr = checkpointing.create_manager(run, keep=config.keep_checkpoints)
+  state, start_step = restore_or_init(config, run, mngr, model, tx, mesh)
+  if is_chief:
+    run.write_config(config)
+  writer = metric_writers.create_default_writer(
+    workdir, just_logging=not is_chief
+  )
+  if is_chief and start_step == 0:
+    writer.write_hparams(
+      {
+        k: v
+        for k, v in config.to_dict().items()
+        if isinstance(v, (int, float, str))
+      }
+    )
+  batches = make_batches(config, start_step)
+  step_fn = compile_train_step(config, model, tx, mesh)
+  log = MetricsLog(config, writer, mngr=mngr, run=run)
+  checkpoints = Checkpoints(run, mngr, is_chief=is_chief)
+  evaluation = Evaluation(config, run, writer, is_chief=is_chief)
+  total = config.total_steps
+  stop = False
+  with Preemption() as preemption:
+    for step in range(start_step + 1, total + 1):
+      state, step_metrics = step_fn(state, global_batch(next(batches), mesh))
+      log.add(step, step_metrics)
+      log_now = _every(step, config.log_every_steps, total)
+      save_now = _every(step, config.checkpoint_every_steps, total)
+      stop = preemption.requested()
+      if log_now or save_now or stop:
+        log.flush(step, log=log_now)
+      if save_now or stop:
+        checkpoints.save(state, step)
+      checkpoints.poll()
+      if _every(step, config.eval.every_steps, total):
+        evaluation(step, state)
+        log.restart_clock()
+      if stop:
         break
-  mngr.wait_until_finished()
-  mngr.close()
+  checkpoints.close()
+  if stop:
+    logging.warning("Saved step %d after SIGTERM; exiting.", step)
   writer.flush()
   writer.close()
   return state

@@ -42,319 +42,82 @@ and the others continue. Exit status: 0 if every file was written or
 skipped, 1 if any failed, 2 for a usage error (flags, weights).
 """
 
-import dataclasses
-import json
 import os
+import re
 import sys
 
-import jax
-import ml_collections
 import numpy as np
 import tqdm
 from absl import flags
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sr_jax import (
-  color,
-  evaluate,
-  figures,
-  image_io,
-  metrics,
-  models,
-  tiling,
-  zoo,
-)
+from sr_jax import figures, image_io, imresize, inference
 
-DEFAULT_TILE = 256
+# Images upscaled together, so that their tiles share canvases: a group
+# closes at this many LR pixels (or at one image, if larger).
+GROUP_PIXELS = 1 << 19
 
-# BT.601 luma weights: what PIL's convert("L") and the Y of sr_jax.color use
-# (up to the 219/255 studio-swing scale), to bring grey outputs back to one
-# channel.
-_LUMA = np.array([0.299, 0.587, 0.114])
-
-_16_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# A tile below this many LR pixels would spend nearly all its work on the
+# margin around it (a 1-pixel tile of a 100x100 image is 10,000 tiles).
+MIN_TILE = 32
 
 
 class UsageError(ValueError):
   """Bad flags or weights: nothing was upscaled."""
 
 
-@dataclasses.dataclass
-class Picture:
-  """An image as the upscaler handles it.
-
-  Attributes:
-    color: ``[H, W]`` (grey) or ``[H, W, 3]`` (RGB), uint8 or uint16.
-    alpha: ``[H, W]`` of the same dtype, or None.
-  """
-
-  color: np.ndarray
-  alpha: np.ndarray | None = None
+def bicubic(image: np.ndarray, scale: int) -> np.ndarray:
+  """MATLAB-exact bicubic upscale: uint8 stays uint8 (as the evaluator's
+  baseline); uint16 becomes float32 in [0, 1] (not rounded, no clipping)."""
+  if image.dtype == np.uint16:
+    image = image.astype(np.float32) / 65535.0
+  return imresize.imresize_in_strips(image, scale)
 
 
-def read_picture(path: str) -> Picture:
-  """Reads an image for upscaling, EXIF orientation applied.
-
-  Raises:
-    image_io.ImageReadError: if the file is missing, not an image, truncated
-      or of an unsupported kind; the message names the file.
-  """
-  try:
-    with Image.open(path) as img:
-      img.load()  # Decodes now, so a truncated file fails here.
-      return _to_picture(ImageOps.exif_transpose(img), path)
-  except image_io.ImageReadError:
-    raise
-  except FileNotFoundError as e:
-    raise image_io.ImageReadError(f"{path}: no such file") from e
-  except (
-    UnidentifiedImageError,
-    Image.DecompressionBombError,
-    OSError,
-    SyntaxError,
-    ValueError,
-  ) as e:
-    raise image_io.ImageReadError(
-      f"{path}: cannot decode the image ({e}); the file is corrupt, truncated "
-      "or not an image"
-    ) from e
-
-
-def _to_picture(img: Image.Image, path: str) -> Picture:
-  mode = img.mode
-  if mode in _16_BIT_MODES:
-    return Picture(np.asarray(img).astype(np.uint16))
-  if mode == "I":
-    values = np.asarray(img)
-    if values.size and (values.min() < 0 or values.max() > 65535):
-      raise image_io.ImageReadError(
-        f"{path}: 32-bit integer pixels outside 0..65535 are not supported"
-      )
-    return Picture(values.astype(np.uint16))
-  if mode == "F":
-    raise image_io.ImageReadError(
-      f"{path}: floating-point images (PIL mode F) are not supported; "
-      "convert it to 8 or 16 bits"
-    )
-  if mode in ("1", "L"):
-    return Picture(np.asarray(img.convert("L")))
-  if mode in ("LA", "La"):
-    la = np.asarray(img.convert("LA"))
-    return Picture(la[..., 0].copy(), la[..., 1].copy())
-  if mode in ("P", "PA"):
-    has_alpha = mode == "PA" or "transparency" in img.info
-    img = img.convert("RGBA" if has_alpha else "RGB")
-    mode = img.mode
-  if mode in ("RGBA", "RGBa"):
-    rgba = np.asarray(img.convert("RGBA"))
-    return Picture(rgba[..., :3].copy(), rgba[..., 3].copy())
-  return Picture(np.asarray(img.convert("RGB")))
-
-
-def write_picture(path: str, picture: Picture) -> None:
-  """Writes ``picture`` as a PNG (L, LA, RGB, RGBA or 16-bit grey)."""
-  image = picture.color
-  if picture.alpha is not None:
-    if image.dtype != np.uint8:
-      raise ValueError("PIL cannot write 16-bit images with alpha")
-    alpha = picture.alpha[..., None]
-    image = np.concatenate([image.reshape(alpha.shape[:2] + (-1,)), alpha], -1)
-  image_io.write_png(path, image)
-
-
-def _to_8_bit(image: np.ndarray) -> np.ndarray:
+def to_8_bit(image: np.ndarray) -> np.ndarray:
   """uint8 as is; uint16 rounded to 8 bits; float in [0, 1] rounded."""
   if image.dtype == np.uint8:
     return image
   if image.dtype == np.uint16:
     return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-  return metrics.to_uint8(image)
+  return inference.quantize(image, np.uint8)
 
 
-def _sr_forward(model, channels: int, params, lr, bicubic):
-  """``evaluate.make_sr_function``'s forward pass, float in, float out.
-
-  Args:
-    model: the Flax module.
-    channels: 1 (Y) or 3 (RGB).
-    params: its parameters.
-    lr: ``[1, h, w, 3]`` RGB in [0, 1].
-    bicubic: ``[1, h * s, w * s, 3]`` RGB in [0, 1], the bicubic upscale of
-      ``lr`` (its chroma is the Y model's); unused by RGB models.
+def upscale_pictures(
+  predictor: inference.Predictor,
+  pictures: list[image_io.Picture],
+  *,
+  with_bicubic: bool = False,
+) -> list[tuple[image_io.Picture, np.ndarray | None]]:
+  """Upscales colour (the model) and alpha (bicubic) of several pictures.
 
   Returns:
-    ``[1, h * s, w * s, 3]`` RGB, not clipped.
+    For each picture ``(upscaled, bicubic)``: ``bicubic`` is the bicubic
+    upscale of its colour as uint8 when ``with_bicubic``, else None.
   """
-  return evaluate.sr_forward(model, params, lr, bicubic, channels=channels)
-
-
-class Upscaler:
-  """A model and its weights, ready to upscale images of any size.
-
-  Attributes:
-    config: the model's config.
-    scale: the upscaling factor.
-    channels: 1 (Y model) or 3 (RGB model).
-    tile: LR tile side; 0 runs every image whole.
-    margin: LR context around each tile.
-    warning: why tiling is not exact for this model, or None.
-  """
-
-  def __init__(
-    self, config, params, *, tile: int = DEFAULT_TILE, margin: int = -1
-  ):
-    """Builds the model.
-
-    Args:
-      config: the config that made ``params`` (``config.model``,
-        ``config.scale``).
-      params: the parameters.
-      tile: LR tile side in pixels; 0 for whole images.
-      margin: LR pixels of context around each tile; negative for the
-        model's receptive-field radius (see :mod:`sr_jax.tiling`).
-    """
-    if tile < 0:
-      raise UsageError(f"--tile must be >= 0, got {tile}")
-    self.config = config
-    self.scale = int(config.scale)
-    self.channels = int(config.model.channels)
-    self.tile = tile
-    default, self.warning = tiling.default_margin(config)
-    self.margin = default if margin < 0 else margin
-    model = models.create(config)
-    self._params = jax.device_put(params)
-    self._forward = jax.jit(
-      lambda p, lr, bic: _sr_forward(model, self.channels, p, lr, bic)
+  s = predictor.scale
+  bicubics = [
+    bicubic(p.color, s) if predictor.channels == 1 or with_bicubic else None
+    for p in pictures
+  ]
+  colors = predictor.upscale([p.color for p in pictures], bicubics)
+  out = []
+  for p, c, b in zip(pictures, colors, bicubics, strict=True):
+    # uint8 only: PIL has no 16-bit modes with alpha.
+    alpha = None if p.alpha is None else bicubic(p.alpha, s)
+    out.append(
+      (image_io.Picture(c, alpha), to_8_bit(b) if with_bicubic else None)
     )
-
-  def bicubic(self, image: np.ndarray) -> np.ndarray:
-    """MATLAB-exact bicubic upscale: uint8 stays uint8 (as the evaluator's
-    baseline); uint16 becomes float32 in [0, 1] (not rounded, no clipping)."""
-    if image.dtype == np.uint16:
-      image = image.astype(np.float32) / 65535.0
-    return tiling.imresize_in_strips(image, self.scale)
-
-  def upscale(
-    self,
-    image: np.ndarray,
-    *,
-    bicubic: np.ndarray | None = None,
-    progress: bool = False,
-  ) -> np.ndarray:
-    """Super-resolves one image, tile by tile.
-
-    Args:
-      image: ``[h, w]`` (grey) or ``[h, w, 3]``, uint8 or uint16.
-      bicubic: ``self.bicubic(image)``, if the caller has it; Y models need
-        it and compute it otherwise.
-      progress: show a progress bar over the tiles (stderr).
-
-    Returns:
-      ``[h * s, w * s(, 3)]``, the dtype and layout of ``image``.
-    """
-    if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
-      raise ValueError(
-        f"upscale: expected uint8/uint16 [h, w] or [h, w, 3], got "
-        f"{image.dtype} {image.shape}"
-      )
-    if self.channels == 1 and bicubic is None:
-      bicubic = self.bicubic(image)
-    max_value = 255.0 if image.dtype == np.uint8 else 65535.0
-    s = self.scale
-    h, w = image.shape[:2]
-    out = np.empty((h * s, w * s) + image.shape[2:], image.dtype)
-    parts = tiling.tiles(h, w, tile=self.tile, margin=self.margin)
-    for part in tqdm.tqdm(
-      parts,
-      desc="tiles",
-      file=sys.stderr,
-      leave=False,
-      disable=not progress or len(parts) < 2,
-    ):
-      # The same conversions as the evaluator: float32 division of the
-      # integer image; for uint8 the bicubic is the rounded uint8 baseline.
-      lr = (
-        color.gray_to_rgb(image[part.window])[None].astype(np.float32)
-        / max_value
-      )
-      bic = None
-      if self.channels == 1:
-        bic = color.gray_to_rgb(bicubic[tiling.scaled(part.window, s)])[None]
-        if bic.dtype == np.uint8:
-          bic = bic.astype(np.float32) / 255.0
-      sr = np.asarray(self._forward(self._params, lr, bic))[0]
-      out[tiling.scaled(part.keep, s)] = _quantize(
-        sr[tiling.scaled(part.inner, s)], image.dtype, grey=image.ndim == 2
-      )
-    return out
-
-  def upscale_picture(
-    self,
-    picture: Picture,
-    *,
-    with_bicubic: bool = False,
-    progress: bool = False,
-  ) -> tuple[Picture, np.ndarray | None]:
-    """Upscales colour (model) and alpha (bicubic).
-
-    Returns:
-      ``(picture, bicubic)``: the upscaled picture and, when
-      ``with_bicubic``, the bicubic upscale of its colour as uint8.
-    """
-    bicubic = None
-    if self.channels == 1 or with_bicubic:
-      bicubic = self.bicubic(picture.color)
-    color_sr = self.upscale(picture.color, bicubic=bicubic, progress=progress)
-    alpha = None
-    if picture.alpha is not None:
-      # uint8 only: PIL has no 16-bit modes with alpha.
-      alpha = self.bicubic(picture.alpha)
-    return Picture(color_sr, alpha), (
-      _to_8_bit(bicubic) if with_bicubic else None
-    )
-
-
-def upscale_array(
-  image: np.ndarray,
-  *,
-  config,
-  params,
-  tile: int = DEFAULT_TILE,
-  margin: int = -1,
-) -> np.ndarray:
-  """Super-resolves one uint8/uint16 ``[h, w(, 3)]`` image (see
-  :meth:`Upscaler.upscale`). Compiles the model anew: for several images,
-  make one :class:`Upscaler` and call its ``upscale``."""
-  return Upscaler(config, params, tile=tile, margin=margin).upscale(image)
-
-
-def _quantize(sr: np.ndarray, dtype, *, grey: bool) -> np.ndarray:
-  """Clips float RGB to [0, 1] and rounds it to ``dtype`` (as evaluation)."""
-  sr = np.clip(np.asarray(sr, np.float64), 0.0, 1.0)
-  if grey:
-    sr = sr @ _LUMA
-  if dtype == np.uint8:
-    return metrics.to_uint8(sr)
-  return np.floor(sr * 65535.0 + 0.5).astype(np.uint16)
+  return out
 
 
 def load_weights(
   *, model: str | None, workdir: str | None, step: int | None = None
-):
-  """The config and params named by ``--model`` or ``--workdir``.
-
-  Args:
-    model: a zoo name, or the path of a zoo ``.npz``/``.json``.
-    workdir: a training run's directory (its ``config.json`` and latest or
-      ``step``-th checkpoint).
-    step: with ``workdir``, the checkpoint step.
-
-  Returns:
-    ``(config, params)``.
+) -> inference.Weights:
+  """The weights named by ``--model`` or ``--workdir``.
 
   Raises:
     UsageError: unless exactly one of ``model`` and ``workdir`` is given, or
-      when the weights cannot be found.
+      when the weights cannot be found or read.
   """
   if bool(model) == bool(workdir):
     raise UsageError(
@@ -363,37 +126,33 @@ def load_weights(
     )
   if step is not None and not workdir:
     raise UsageError("--step only applies with --workdir")
-  if model:
-    try:
-      return zoo.load(model)
-    except FileNotFoundError as e:
-      raise UsageError(f"--model={model}: {e}") from e
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(config_path):
-    raise UsageError(
-      f"--workdir={workdir}: no config.json there; is it a training run's "
-      "directory?"
-    )
-  with open(config_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  # Imported here: Orbax is only needed for checkpoints.
-  from sr_jax import checkpointing
-
   try:
-    params, _ = checkpointing.restore_params(config, workdir, step=step)
-  except FileNotFoundError as e:
-    raise UsageError(str(e)) from e
-  return config, params
+    return inference.load(zoo_name=model, workdir=workdir, step=step)
+  except (FileNotFoundError, ValueError, RuntimeError) as e:
+    flag = f"--model={model}" if model else f"--workdir={workdir}"
+    message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if flag not in message:
+      message = f"{flag}: {message}"
+    raise UsageError(message) from e
 
 
-def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
+def collect_inputs(
+  inputs: list[str], *, scale: int
+) -> tuple[list[str], list[str], list[str]]:
   """Expands folders into their images and drops duplicates.
 
+  A folder's earlier outputs of this program (``<stem>_x<scale>.png`` or
+  ``..._compare.png`` carrying sr_jax's PNG tag) are left out, so that a
+  rerun into an input folder does not upscale its own outputs; name such a
+  file explicitly to upscale it anyway.
+
   Returns:
-    ``(files, errors)``: input files in order, and a message for each
-    argument that is neither a file nor a folder with images.
+    ``(files, errors, left_out)``: input files in order, a message for each
+    argument that is neither a file nor a folder with images, and the
+    earlier outputs that were left out.
   """
-  files, errors, seen = [], [], set()
+  files, errors, left_out, seen = [], [], [], set()
+  ours = re.compile(rf".*_x{scale}(_compare)?\.png$")
   for arg in inputs:
     if os.path.isdir(arg):
       try:
@@ -401,6 +160,13 @@ def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
       except FileNotFoundError as e:
         errors.append(str(e))
         continue
+      earlier = {
+        p
+        for p in found
+        if ours.match(os.path.basename(p)) and image_io.written_by_sr_jax(p)
+      }
+      left_out += sorted(earlier)
+      found = [p for p in found if p not in earlier]
     elif os.path.exists(arg):
       found = [arg]
     else:
@@ -411,7 +177,7 @@ def collect_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
       if real not in seen:
         seen.add(real)
         files.append(path)
-  return files, errors
+  return files, errors, left_out
 
 
 def output_paths(path: str, output_dir: str, scale: int) -> tuple[str, str]:
@@ -459,59 +225,95 @@ class _OutputGuard:
     self._written[os.path.realpath(path)] = source
 
 
+def _groups(jobs: list, pixels: list[int]):
+  """Consecutive runs of ``jobs`` holding about GROUP_PIXELS LR pixels."""
+  group, total = [], 0
+  for job, n in zip(jobs, pixels, strict=True):
+    if group and total + n > GROUP_PIXELS:
+      yield group
+      group, total = [], 0
+    group.append(job)
+    total += n
+  if group:
+    yield group
+
+
 def upscale_files(
   files: list[str],
   *,
-  upscaler: Upscaler,
+  predictor: inference.Predictor,
   output_dir: str,
   overwrite: bool = False,
   compare: bool = False,
+  max_pixels: int | None = image_io.DEFAULT_MAX_PIXELS,
+  protect: tuple[str, ...] = (),
 ) -> dict[str, list[str]]:
   """Upscales ``files`` into ``output_dir``; never raises for one bad file.
+
+  Neither ``files`` nor the files in ``protect`` are ever overwritten.
+
+  Images are read and upscaled a group at a time (their tiles share the
+  model's canvases), and each output is written as soon as its group is
+  done.
 
   Returns:
     ``{"written": [...], "skipped": [...], "failed": [...]}``, input paths.
   """
-  os.makedirs(output_dir, exist_ok=True)
-  guard = _OutputGuard(files, overwrite=overwrite)
+  guard = _OutputGuard(files + list(protect), overwrite=overwrite)
   result = {"written": [], "skipped": [], "failed": []}
   bar = tqdm.tqdm(
-    files,
+    total=len(files),
     desc="upscaling",
     unit="image",
     file=sys.stderr,
     disable=len(files) <= 1,
   )
-  for path in bar:
-    out, fig = output_paths(path, output_dir, upscaler.scale)
-    targets = [out, fig] if compare else [out]
-    refusals = [r for r in map(guard.refusal, targets) if r]
+
+  def fail(path: str, message: str) -> None:
+    tqdm.tqdm.write(f"FAILED {message}", file=sys.stderr)
+    result["failed"].append(path)
+    bar.update()
+
+  jobs, sizes = [], []
+  for path in files:
+    out, fig = output_paths(path, output_dir, predictor.scale)
+    refusals = [r for r in map(guard.refusal, [out, fig][: 1 + compare]) if r]
     if refusals:
       tqdm.tqdm.write(f"skipping {path}: {refusals[0]}", file=sys.stderr)
       result["skipped"].append(path)
+      bar.update()
       continue
-    try:
-      picture = read_picture(path)
-      sr, bicubic = upscaler.upscale_picture(
-        picture, with_bicubic=compare, progress=len(files) <= 1
-      )
-      write_picture(out, sr)
-      guard.claim(out, path)
-      if compare:
-        figure = figures.comparison(
-          [("bicubic", bicubic), ("SR", _to_8_bit(sr.color))]
-        )
-        image_io.write_png(fig, figure)
-        guard.claim(fig, path)
-    except image_io.ImageReadError as e:
-      tqdm.tqdm.write(f"FAILED {e}", file=sys.stderr)
-      result["failed"].append(path)
+    # Claimed now, so a second input with the same stem is skipped.
+    guard.claim(out, path)
+    if compare:
+      guard.claim(fig, path)
+    jobs.append((path, out, fig))
+    sizes.append(image_io.pixel_count(path))
+
+  for group in _groups(jobs, sizes):
+    pictures, readable = [], []
+    for path, out, fig in group:
+      try:
+        pictures.append(image_io.read_picture(path, max_pixels=max_pixels))
+        readable.append((path, out, fig))
+      except image_io.ImageReadError as e:
+        fail(path, str(e))
+    if not pictures:
       continue
-    except OSError as e:
-      tqdm.tqdm.write(f"FAILED {path}: cannot write ({e})", file=sys.stderr)
-      result["failed"].append(path)
-      continue
-    result["written"].append(path)
+    done = upscale_pictures(predictor, pictures, with_bicubic=compare)
+    for (path, out, fig), (sr, bic) in zip(readable, done, strict=True):
+      try:
+        image_io.write_picture(out, sr)
+        if compare:
+          figure = figures.comparison(
+            [("bicubic", bic), ("SR", to_8_bit(sr.color))]
+          )
+          image_io.write_png(fig, figure)
+      except OSError as e:
+        fail(path, f"{path}: cannot write ({e})")
+        continue
+      result["written"].append(path)
+      bar.update()
   bar.close()
   return result
 
@@ -558,8 +360,8 @@ def _flag_values() -> flags.FlagValues:
   )
   flags.DEFINE_integer(
     "tile",
-    DEFAULT_TILE,
-    "LR tile side in pixels for large images; 0: whole images.",
+    inference.DEFAULT_TILE,
+    f"LR tile side in pixels (at least {MIN_TILE}); 0: whole images.",
     flag_values=fv,
   )
   flags.DEFINE_integer(
@@ -568,8 +370,41 @@ def _flag_values() -> flags.FlagValues:
     "LR context around each tile; -1: the model's receptive-field radius.",
     flag_values=fv,
   )
+  flags.DEFINE_integer(
+    "max_pixels",
+    image_io.DEFAULT_MAX_PIXELS,
+    "Refuse input images with more pixels than this (Pillow's guard against "
+    "decompression bombs); 0: no limit.",
+    flag_values=fv,
+  )
   flags.DEFINE_bool("help", False, "Show this help.", flag_values=fv)
   return fv
+
+
+def _predictor(fv: flags.FlagValues) -> inference.Predictor:
+  """The model named by the flags, ready to run (raises UsageError)."""
+  if not fv.output_dir:
+    raise UsageError("--output_dir is required")
+  if os.path.exists(fv.output_dir) and not os.path.isdir(fv.output_dir):
+    raise UsageError(f"--output_dir={fv.output_dir} exists and is a file")
+  tile = fv.tile
+  if 0 < tile < MIN_TILE:
+    print(
+      f"upscale: --tile={tile} raised to {MIN_TILE}: smaller tiles spend "
+      "nearly all their work on the margin around them",
+      file=sys.stderr,
+    )
+    tile = MIN_TILE
+  weights = load_weights(model=fv.model, workdir=fv.workdir, step=fv.step)
+  try:
+    return inference.Predictor(
+      weights.config,
+      weights.params,
+      tile=tile,
+      margin=None if fv.margin < 0 else fv.margin,
+    )
+  except ValueError as e:
+    raise UsageError(str(e)) from e
 
 
 def run(argv: list[str]) -> int:
@@ -588,32 +423,37 @@ def run(argv: list[str]) -> int:
     print(__doc__ + "\n" + fv.get_help())
     return 0
   try:
-    if not fv.output_dir:
-      raise UsageError("--output_dir is required")
     if not inputs:
       raise UsageError("no input files or folders given")
-    config, params = load_weights(
-      model=fv.model, workdir=fv.workdir, step=fv.step
-    )
-    upscaler = Upscaler(config, params, tile=fv.tile, margin=fv.margin)
-  except (UsageError, ValueError) as e:
+    predictor = _predictor(fv)
+    os.makedirs(fv.output_dir, exist_ok=True)
+  except (UsageError, OSError) as e:
     print(f"upscale: error: {e}", file=sys.stderr)
     return 2
-  if upscaler.warning and fv.tile:
-    print(f"upscale: warning: {upscaler.warning}", file=sys.stderr)
-  files, errors = collect_inputs(inputs)
+  if predictor.warning:
+    print(f"upscale: warning: {predictor.warning}", file=sys.stderr)
+  files, errors, left_out = collect_inputs(inputs, scale=predictor.scale)
+  if left_out:
+    print(
+      f"upscale: left out {len(left_out)} earlier output(s) of sr_jax found "
+      f"in the input folders (e.g. {left_out[0]}); name a file to upscale "
+      "it anyway",
+      file=sys.stderr,
+    )
   for message in errors:
     print(f"FAILED {message}", file=sys.stderr)
   result = upscale_files(
     files,
-    upscaler=upscaler,
+    predictor=predictor,
     output_dir=fv.output_dir,
     overwrite=fv.overwrite,
     compare=fv.compare,
+    max_pixels=fv.max_pixels or None,
+    protect=tuple(left_out),
   )
   failed = len(result["failed"]) + len(errors)
   print(
-    f"upscale: x{upscaler.scale}: {len(result['written'])} written, "
+    f"upscale: x{predictor.scale}: {len(result['written'])} written, "
     f"{len(result['skipped'])} skipped, {failed} failed -> {fv.output_dir}",
     file=sys.stderr,
   )

@@ -8,6 +8,7 @@ before it returns anything.
 """
 
 import hashlib
+import io
 import json
 import os
 
@@ -15,7 +16,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from sr_jax import models
+from sr_jax import fileio, models
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "zoo")
 
@@ -54,8 +55,22 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
   return tree
 
 
+def is_zoo_file(path: str | None) -> bool:
+  """True for a zoo ``.npz`` or ``.json`` with its partner beside it."""
+  if not path or not path.endswith((".npz", ".json")):
+    return False
+  stem = os.path.splitext(path)[0]
+  return os.path.exists(stem + ".npz") and os.path.exists(stem + ".json")
+
+
 def export(
-  config, params, name: str, *, zoo_dir: str = ZOO_DIR, info: dict | None = None
+  config,
+  params,
+  name: str,
+  *,
+  zoo_dir: str = ZOO_DIR,
+  info: dict | None = None,
+  overwrite: bool = False,
 ) -> str:
   """Writes ``params`` and ``config`` as zoo model ``name``.
 
@@ -65,24 +80,35 @@ def export(
     name: the zoo name, e.g. ``espcn_rdb_x3``.
     zoo_dir: where to write.
     info: extra JSON-able facts (steps, CPU hours, results).
+    overwrite: replace an existing model of that name.
 
   Returns:
     The path of the ``.npz`` file.
+
+  Raises:
+    FileExistsError: if ``name`` exists in ``zoo_dir`` and not ``overwrite``.
   """
-  os.makedirs(zoo_dir, exist_ok=True)
   npz = os.path.join(zoo_dir, f"{name}.npz")
-  tmp = npz + ".tmp.npz"
-  np.savez_compressed(tmp, **_flatten(params))
-  os.replace(tmp, npz)
+  meta_path = os.path.join(zoo_dir, f"{name}.json")
+  existing = [p for p in (npz, meta_path) if os.path.exists(p)]
+  if existing and not overwrite:
+    raise FileExistsError(
+      f"zoo model {name!r} exists ({existing[0]}); pass --overwrite to "
+      "replace it, or choose another --name"
+    )
+  fileio.makedirs(zoo_dir)
+  buf = io.BytesIO()
+  np.savez_compressed(buf, **_flatten(params))
+  data = buf.getvalue()
   meta = {
     "name": name,
-    "sha256": _sha256(npz),
+    "sha256": hashlib.sha256(data).hexdigest(),
     "params": models.count_params(params),
     "config": json.loads(config.to_json_best_effort()),
     **(info or {}),
   }
-  with open(os.path.join(zoo_dir, f"{name}.json"), "w") as f:
-    json.dump(meta, f, indent=2)
+  fileio.write_atomic(npz, data)
+  fileio.write_atomic(meta_path, json.dumps(meta, indent=2))
   return npz
 
 
@@ -115,24 +141,7 @@ def load(name: str, *, zoo_dir: str = ZOO_DIR):
       f"({meta['sha256'][:12]}...): the file is corrupt or was replaced"
     )
   config = ml_collections.ConfigDict(meta["config"])
-  model = models.create(config)
   with np.load(npz_path) as data:
     params = _unflatten({k: data[k] for k in data.files})
-  expected = jax.eval_shape(
-    lambda: model.init(
-      jax.random.key(0), np.zeros((1, 8, 8, config.model.channels), np.float32)
-    )["params"]
-  )
-  want = {k: v.shape for k, v in _flatten_shapes(expected).items()}
-  got = {k: v.shape for k, v in _flatten(params).items()}
-  if want != got:
-    diff = sorted(set(want.items()) ^ set(got.items()))[:4]
-    raise ValueError(f"{npz_path}: parameters do not fit the model: {diff}")
+  models.check_fit(config, params, source=npz_path)
   return config, params
-
-
-def _flatten_shapes(tree) -> dict:
-  return {
-    "/".join(str(getattr(p, "key", p)) for p in path): leaf
-    for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
-  }

@@ -16,7 +16,7 @@ the original paper's three-layer network as shipped by OpenCV's dnn_superres
 (trained by TF-ESPCN: ReLU hidden layers, tanh after the depth-to-space).
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -57,6 +57,14 @@ class ESPCN(nn.Module):
   kernel_sizes: tuple[int, ...] = (5, 3, 3, 3)
   final_activation: str | None = None
   dtype: Any = jnp.float32
+
+  # What sr_jax.inference needs to know (see models/__init__.py).
+  sees_whole_image: ClassVar[bool] = False
+
+  @property
+  def receptive_radius(self) -> int:
+    """LR pixels an output pixel sees on each side: one ``k // 2`` per conv."""
+    return sum(k // 2 for k in self.kernel_sizes)
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:

@@ -24,6 +24,8 @@ Flax path (``params[...]``)     PyTorch name
 padding, which for odd kernels and stride 1 equals PyTorch's ``padding=k//2``.
 """
 
+from typing import ClassVar
+
 import flax.linen as nn
 import jax.numpy as jnp
 
@@ -135,6 +137,17 @@ class IMDN(nn.Module):
   features: int = 64
   num_blocks: int = 6
   channels: int = 3
+
+  # What sr_jax.inference needs to know (see models/__init__.py): the
+  # contrast-aware channel attention pools over the whole image, so a tile
+  # (or a padded canvas) changes every output pixel a little.
+  sees_whole_image: ClassVar[bool] = True
+
+  @property
+  def receptive_radius(self) -> int:
+    """fea_conv, four 3x3s per block, LR_conv and the upsampler, one each
+    (the pooling is global and has no radius: see sees_whole_image)."""
+    return 1 + 4 * self.num_blocks + 1 + 1
 
   @nn.compact
   def __call__(self, lr_images: jnp.ndarray) -> jnp.ndarray:

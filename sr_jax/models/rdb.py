@@ -9,7 +9,7 @@ All modules take NHWC images in [0, 1], never clip, compute in ``dtype`` with
 float32 parameters, and return float32.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -175,6 +175,31 @@ class ESPCNRDB(nn.Module):
   dtype: Any = jnp.float32
   image_residual: bool = True
 
+  # What sr_jax.inference needs to know (see models/__init__.py).
+  sees_whole_image: ClassVar[bool] = False
+
+  @property
+  def receptive_radius(self) -> int:
+    """LR pixels an output pixel sees on each side.
+
+    sfe1 (5x5) 2, sfe2 1, the dense 3x3s one each, gff2 1, subpixel 1. The
+    1x1 convs see nothing around them; the bicubic skip reaches 2, within
+    that; dense and residual connections add paths, never longer ones.
+    """
+    return 2 + 1 + self.num_blocks * self.num_layers + 1 + 1
+
+  def bicubic_skip(self, x: jnp.ndarray) -> jnp.ndarray:
+    """The parameter-free skip: ``x`` upscaled by Keys cubic, float32.
+
+    A method of its own so that inference can run it on packed, masked
+    inputs exactly (see sr_jax/inference.py).
+    """
+    b, height, width, c = x.shape
+    r = self.scale
+    return jax.image.resize(
+      x.astype(jnp.float32), (b, height * r, width * r, c), method="cubic"
+    )
+
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     """Upscales a low-resolution batch.
@@ -201,10 +226,7 @@ class ESPCNRDB(nn.Module):
     h = _conv(self.channels * r * r, 3, dtype=self.dtype, name="subpixel")(h)
     out = pixel_shuffle(h, r).astype(jnp.float32)
     if self.image_residual:
-      b, height, width, c = x.shape
-      out = out + jax.image.resize(
-        x.astype(jnp.float32), (b, height * r, width * r, c), method="cubic"
-      )
+      out = out + self.bicubic_skip(x)
     return out
 
 
@@ -241,6 +263,20 @@ class RDN(nn.Module):
   num_layers: int = 8
   growth: int = 64
   dtype: Any = jnp.float32
+
+  # What sr_jax.inference needs to know (see models/__init__.py).
+  sees_whole_image: ClassVar[bool] = False
+
+  @property
+  def receptive_radius(self) -> int:
+    """LR pixels an output pixel sees on each side.
+
+    sfe1, sfe2, the dense 3x3s, gff2 and the UPNet convs one each; the
+    output conv works at HR, where one pixel may belong to the neighbouring
+    LR pixel, so it counts one as well.
+    """
+    upsample_convs = 2 if self.scale == 4 else 1
+    return 2 + self.num_blocks * self.num_layers + 1 + upsample_convs + 1
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:

@@ -1,0 +1,419 @@
+"""Running a trained model on images: the one inference layer of sr_jax.
+
+Training's evaluation, ``--mode=evaluate``, ``sr_jax.upscale`` and
+``sr_jax.export`` all come here to
+
+* load ``(config, params)`` from a run directory, a zoo name or a weights
+  file (:func:`load`), with one fit check (:func:`sr_jax.models.check_fit`)
+  and no optimizer;
+* apply the forward convention (:func:`forward`): RGB models see the LR
+  image in [0, 1]; Y models see its BT.601 luma and their output Y is joined
+  with the chroma of the bicubic upscale, as the ESPCN work did;
+* quantize float outputs to uint8 / uint16 (:func:`quantize`);
+* run images whole or in tiles (:class:`Predictor`), compiled once per model
+  and input shape and reused across calls.
+
+Images of many sizes compile a bounded number of times: their tiles are
+packed on canvases of one fixed size (:func:`sr_jax.tiling.pack`) and
+everything outside them is zeroed before every convolution, which is
+exactly what 'SAME' zero padding does at an image border. So each tile's
+output equals its whole-image output up to float rounding, whatever shares
+its canvas. A model that ``sees_whole_image`` (a global pooling) is always
+run on whole, unpadded images instead.
+"""
+
+import dataclasses
+import functools
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sr_jax import checkpointing, color, models, rundir, tiling, zoo
+from sr_jax.models.conv import Conv
+
+DEFAULT_TILE = 256
+
+
+# ----------------------------------------------------------------------------
+# Loading
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+  """A model's config and parameters, and where they came from.
+
+  Attributes:
+    config: the config that describes the model (and evaluation).
+    params: the parameters, host NumPy arrays.
+    source: the file or run they were read from, for messages and labels.
+    step: the checkpoint step, when read from a run directory.
+  """
+
+  config: Any
+  params: Any
+  source: str
+  step: int | None = None
+
+
+def load(
+  *,
+  workdir: str | None = None,
+  step: int | None = None,
+  zoo_name: str | None = None,
+  weights_file: str | None = None,
+  config: Any = None,
+) -> Weights:
+  """Loads weights from exactly one of a run, the zoo or a file.
+
+  Args:
+    workdir: a training run's directory: its checkpoint at ``step`` (default:
+      the newest readable one) and its ``config.json``.
+    step: with ``workdir``, the checkpoint step.
+    zoo_name: a zoo model name, or the path of a zoo ``.npz``/``.json``.
+    weights_file: a zoo ``.npz`` (with its ``.json`` beside it) or an
+      official checkpoint converted by :mod:`sr_jax.models`
+      (``--config.pretrained``); needs ``config``.
+    config: the config to use the weights with. Weights that come with a
+      config of their own (runs, zoo files) must fit it; without it, theirs
+      is used.
+
+  Returns:
+    The :class:`Weights`.
+
+  Raises:
+    ValueError: for a wrong combination of arguments, or weights that do not
+      fit ``config``.
+    FileNotFoundError: for missing weights.
+  """
+  given = [a for a in (workdir, zoo_name, weights_file) if a]
+  if len(given) != 1:
+    raise ValueError(
+      "give exactly one of a run directory, a zoo model and a weights file"
+    )
+  if step is not None and not workdir:
+    raise ValueError("a checkpoint step only applies to a run directory")
+  if workdir:
+    run = rundir.RunDir(workdir)
+    saved = run.read_config()
+    if config is None and saved is None:
+      raise FileNotFoundError(
+        f"--workdir={workdir}: no config.json there; is it a training run's "
+        "directory?"
+      )
+    params, step = checkpointing.restore_params(config or saved, run, step=step)
+    return Weights(config or saved, params, f"{workdir} (step {step})", step)
+  if zoo_name or zoo.is_zoo_file(weights_file):
+    saved, params = zoo.load(zoo_name or weights_file)
+    source = zoo_name or weights_file
+    if config is not None:
+      models.check_fit(config, params, source=source, saved_config=saved)
+    return Weights(config or saved, params, source)
+  if config is None:
+    raise ValueError(f"{weights_file}: official weights need a --config")
+  if not os.path.isfile(weights_file):
+    raise FileNotFoundError(f"{weights_file}: no such file")
+  params = models.load_official_weights(weights_file, config)
+  models.check_fit(config, params, source=weights_file)
+  return Weights(config, jax.tree.map(np.asarray, params), weights_file)
+
+
+# ----------------------------------------------------------------------------
+# The forward convention
+
+
+def model_input(rgb: jnp.ndarray, channels: int) -> jnp.ndarray:
+  """``[..., 3]`` RGB in [0, 1] -> what the model sees: Y (1) or RGB (3)."""
+  return color.rgb_to_ycbcr(rgb)[..., :1] if channels == 1 else rgb
+
+
+def forward(model, params, lr, bicubic, *, channels: int) -> jnp.ndarray:
+  """The SR output of ``model`` for ``lr``, as RGB. Jit-able.
+
+  Args:
+    model: the Flax module.
+    params: its parameters.
+    lr: ``[B, h, w, 3]`` RGB in [0, 1].
+    bicubic: ``[B, h*s, w*s, 3]`` RGB in [0, 1], the bicubic upscale of
+      ``lr``; only Y models use it (its chroma), others may pass None.
+    channels: 1 (Y) or 3 (RGB).
+
+  Returns:
+    ``[B, h*s, w*s, 3]`` RGB, not clipped.
+  """
+  out = model.apply({"params": params}, model_input(lr, channels))
+  if channels == 3:
+    return out
+  chroma = color.rgb_to_ycbcr(bicubic)[..., 1:]
+  return color.ycbcr_to_rgb(jnp.concatenate([out, chroma], -1))
+
+
+def _kernel_radius(module) -> int:
+  size = module.kernel_size
+  size = (size,) if isinstance(size, int) else tuple(size)
+  return max(size) // 2
+
+
+def _masking(mask: jnp.ndarray):
+  """An interceptor that zeroes what lies outside ``mask`` before each
+  spatial operation (convolutions wider than 1x1, the bicubic skip).
+
+  ``mask`` is ``[B, H, W, 1]`` of 0/1 at LR; inputs at ``f`` times the LR
+  size (convolutions after a pixel shuffle) get it repeated ``f`` times.
+  The bicubic skip becomes ``resize(x * m) / resize(m)``: the Keys weights
+  renormalized over the masked region, which is how ``jax.image.resize``
+  treats an image border.
+  """
+
+  def at_size(x):
+    f = x.shape[1] // mask.shape[1]
+    m = mask if f == 1 else jnp.repeat(jnp.repeat(mask, f, 1), f, 2)
+    return m.astype(x.dtype)
+
+  def interceptor(next_fun, args, kwargs, context):
+    module, name = context.module, context.method_name
+    if (
+      name == "__call__"
+      and isinstance(module, (Conv, nn.Conv))
+      and _kernel_radius(module) > 0
+    ):
+      x = args[0]
+      return next_fun(x * at_size(x), *args[1:], **kwargs)
+    if name == "bicubic_skip":
+      x = args[0]
+      m = at_size(x)
+      num = next_fun(x * m, *args[1:], **kwargs)
+      den = next_fun(m, *args[1:], **kwargs)
+      return num / jnp.where(den > 1e-6, den, 1.0)
+    return next_fun(*args, **kwargs)
+
+  return interceptor
+
+
+def masked_forward(model, params, lr, bicubic, mask, *, channels: int):
+  """:func:`forward` with everything outside ``mask`` treated as padding."""
+  with nn.intercept_methods(_masking(mask)):
+    return forward(model, params, lr, bicubic, channels=channels)
+
+
+def largest_kernel_radius(model, channels: int) -> int:
+  """The widest single spatial operation of ``model``, found by tracing it."""
+  radii = [0]
+
+  def record(next_fun, args, kwargs, context):
+    if context.method_name == "__call__" and isinstance(
+      context.module, (Conv, nn.Conv)
+    ):
+      radii.append(_kernel_radius(context.module))
+    if context.method_name == "bicubic_skip":
+      radii.append(2)  # Keys cubic: four taps, two on each side.
+    return next_fun(*args, **kwargs)
+
+  dummy = jnp.zeros((1, 8, 8, channels), jnp.float32)
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda: model.init(jax.random.key(0), dummy))
+  return max(radii)
+
+
+# ----------------------------------------------------------------------------
+# Quantization
+
+
+def quantize(sr: np.ndarray, dtype, *, grey: bool = False) -> np.ndarray:
+  """Clips float RGB to [0, 1] and rounds it to uint8 or uint16.
+
+  Rounding is ``floor(v * max + 0.5)``, the protocol's. With ``grey`` the
+  output is the BT.601 luma of the RGB (a grey image in gives one out).
+  """
+  sr = np.clip(np.asarray(sr, np.float64), 0.0, 1.0)
+  if grey:
+    sr = color.luma(sr)
+  top = 255.0 if np.dtype(dtype) == np.uint8 else 65535.0
+  return np.floor(sr * top + 0.5).astype(dtype)
+
+
+# ----------------------------------------------------------------------------
+# Running
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+  """uint8 / uint16 (or float in [0, 1]) -> float32 RGB in [0, 1]."""
+  image = color.gray_to_rgb(image)
+  if image.dtype == np.uint8:
+    return image.astype(np.float32) / 255.0
+  if image.dtype == np.uint16:
+    return image.astype(np.float32) / 65535.0
+  return image.astype(np.float32)
+
+
+class Predictor:
+  """A model with its weights, compiled once, for images of any size.
+
+  Attributes:
+    config: the model's config.
+    model: the Flax module.
+    scale: the upscaling factor.
+    channels: 1 (Y model) or 3 (RGB model).
+    tile: LR tile side; 0 runs every image whole.
+    margin: LR context around each tile (at least the receptive radius for
+      an exact result).
+    canvas: side of the canvases tiles are packed on; 0 when not packing.
+  """
+
+  def __init__(
+    self,
+    config,
+    params=None,
+    *,
+    tile: int = DEFAULT_TILE,
+    margin: int | None = None,
+  ):
+    """Builds and wraps the model.
+
+    Args:
+      config: the config that describes the model.
+      params: its parameters (or None, and :meth:`set_params` later).
+      tile: LR tile side in pixels for :meth:`upscale`; 0 for whole images.
+      margin: LR context around each tile; None for the model's receptive
+        radius.
+    """
+    if tile < 0:
+      raise ValueError(f"--tile must be >= 0, got {tile}")
+    self.config = config
+    self.model = models.create(config)
+    self.scale = int(config.scale)
+    self.channels = int(config.model.channels)
+    self.tile = tile
+    self.margin = self.model.receptive_radius if margin is None else margin
+    packs = tile > 0 and not self.model.sees_whole_image
+    self.canvas = tile + 2 * self.margin if packs else 0
+    self._gap = largest_kernel_radius(self.model, self.channels) if packs else 0
+    self._forward = jax.jit(
+      functools.partial(forward, self.model, channels=self.channels)
+    )
+    self._masked_forward = jax.jit(
+      functools.partial(masked_forward, self.model, channels=self.channels)
+    )
+    self.params = None
+    if params is not None:
+      self.set_params(params)
+
+  @property
+  def warning(self) -> str | None:
+    """Why tiled outputs may differ from whole-image ones, or None."""
+    if self.model.sees_whole_image and self.tile:
+      return (
+        f"model {self.config.model.name!r} pools statistics over the whole "
+        "image, so an image split into tiles comes out slightly different "
+        "from --tile=0"
+      )
+    if self.margin < self.model.receptive_radius:
+      return (
+        f"--margin={self.margin} is below the model's receptive radius "
+        f"({self.model.receptive_radius}): tiles will show seams"
+      )
+    return None
+
+  def set_params(self, params) -> None:
+    """Replaces the weights; nothing is recompiled."""
+    self.params = jax.device_put(params)
+
+  def sr(self, lr: np.ndarray, bicubic: np.ndarray | None) -> np.ndarray:
+    """The evaluator's SR image: whole, unpadded, uint8 RGB.
+
+    Args:
+      lr: uint8 ``[h, w]`` or ``[h, w, 3]``.
+      bicubic: uint8 ``imresize(lr, scale)`` (Y models take its chroma).
+
+    Returns:
+      uint8 ``[h*s, w*s, 3]``.
+    """
+    bic = None if bicubic is None else _as_float(bicubic)[None]
+    out = self._forward(self.params, _as_float(lr)[None], bic)
+    return quantize(np.asarray(out)[0], np.uint8)
+
+  def upscale(
+    self, images: list[np.ndarray], bicubics: list[np.ndarray | None]
+  ) -> list[np.ndarray]:
+    """Super-resolves a batch of images, tile by tile.
+
+    Args:
+      images: each ``[h, w]`` (grey) or ``[h, w, 3]``, uint8 or uint16.
+      bicubics: for each image its MATLAB bicubic upscale (uint8 for uint8
+        images, float in [0, 1] for uint16), or None; Y models need it.
+
+    Returns:
+      Each ``[h * s, w * s(, 3)]``, in the dtype and layout of its image.
+    """
+    s = self.scale
+    outs, pieces = [], []
+    for i, image in enumerate(images):
+      if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
+        raise ValueError(
+          "upscale: expected uint8/uint16 [h, w] or [h, w, 3], got "
+          f"{image.dtype} {image.shape}"
+        )
+      if self.channels == 1 and bicubics[i] is None:
+        raise ValueError("upscale: a Y model needs the bicubic upscale")
+      h, w = image.shape[:2]
+      outs.append(np.empty((h * s, w * s) + image.shape[2:], image.dtype))
+      pieces += [
+        (i, part)
+        for part in tiling.tiles(h, w, tile=self.tile, margin=self.margin)
+      ]
+
+    def keep(i, part, sr_window):
+      outs[i][tiling.scaled(part.keep, s)] = quantize(
+        sr_window[tiling.scaled(part.inner, s)],
+        images[i].dtype,
+        grey=images[i].ndim == 2,
+      )
+
+    if not self.canvas:
+      for i, part in pieces:
+        lr, bic = self._window(images[i], bicubics[i], part.window)
+        keep(i, part, np.asarray(self._forward(self.params, lr, bic))[0])
+      return outs
+    shapes = [part.shape for _, part in pieces]
+    for placements in tiling.pack(shapes, canvas=self.canvas, gap=self._gap):
+      windows = []
+      for p in placements:
+        i, part = pieces[p.index]
+        windows.append(self._window(images[i], bicubics[i], part.window))
+      sr = self._run_canvas(windows, [p.region for p in placements])
+      for p in placements:
+        i, part = pieces[p.index]
+        keep(i, part, sr[tiling.scaled(p.region, s)])
+    return outs
+
+  def _window(self, image, bicubic, window):
+    """The model inputs for one window: ``[1, ...]`` float32 lr, bicubic."""
+    lr = _as_float(image[window])[None]
+    bic = None
+    if self.channels == 1:
+      bic = _as_float(bicubic[tiling.scaled(window, self.scale)])[None]
+    return lr, bic
+
+  def _run_canvas(self, windows, regions) -> np.ndarray:
+    """Runs windows placed on one canvas; returns its ``[C*s, C*s, 3]`` output.
+
+    Args:
+      windows: ``(lr, bicubic)`` model inputs of each window (see _window).
+      regions: each window's LR region on the canvas.
+    """
+    c, s = self.canvas, self.scale
+    lr = np.zeros((1, c, c, 3), np.float32)
+    mask = np.zeros((1, c, c, 1), np.float32)
+    bic = (
+      np.zeros((1, c * s, c * s, 3), np.float32) if self.channels == 1 else None
+    )
+    for (lr_w, bic_w), region in zip(windows, regions, strict=True):
+      lr[(0, *region)] = lr_w[0]
+      mask[(0, *region)] = 1.0
+      if bic is not None:
+        bic[(0, *tiling.scaled(region, s))] = bic_w[0]
+    out = self._masked_forward(self.params, lr, bic, mask)
+    return np.asarray(out)[0]

@@ -1,0 +1,180 @@
+"""Tests for sr_jax/inference.py: loading, the forward convention, packed
+canvases that equal whole-image runs, and compiling once."""
+
+import jax
+import numpy as np
+import pytest
+import random_params
+from tiny import tiny_config
+
+from configs import default
+from sr_jax import imresize, inference, models, rundir, train, zoo
+
+
+def _config(name, scale, channels, **model):
+  config = default.get_config()
+  config.scale = scale
+  config.model.name = name
+  config.model.channels = channels
+  for k, v in model.items():
+    setattr(config.model, k, v)
+  return config
+
+
+_SMALL = dict(width=8, num_blocks=1, num_layers=2, growth=4)
+_MODELS = {
+  "espcn_y_x3": _config("espcn", 3, 1, features=(8, 8), kernel_sizes=(5, 3, 3)),
+  "espcn_rdb_y_x3": _config("espcn_rdb", 3, 1, **_SMALL),
+  "espcn_rdb_rgb_x2": _config("espcn_rdb", 2, 3, **_SMALL),
+  "rdn_rgb_x4": _config("rdn", 4, 3, **_SMALL),
+}
+
+
+def _params(config, seed=0):
+  x = np.zeros((1, 8, 8, config.model.channels), np.float32)
+  variables = random_params.numpy_init(models.create(config), x, seed=seed)
+  return jax.tree.map(np.asarray, variables["params"])
+
+
+def _images(rng, sizes):
+  return [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
+
+
+@pytest.mark.parametrize("name", sorted(_MODELS))
+def test_packed_canvases_equal_whole_images(name):
+  config = _MODELS[name]
+  params = _params(config)
+  rng = np.random.default_rng(1)
+  images = _images(rng, [(37, 50), (64, 23), (90, 120), (20, 20), (9, 70)])
+  images.append(images[0][..., 1])  # grey
+  bicubics = [imresize.imresize(im, config.scale) for im in images]
+  whole = inference.Predictor(config, params, tile=0).upscale(images, bicubics)
+  packed = inference.Predictor(config, params, tile=32)
+  got = packed.upscale(images, bicubics)
+  assert packed.canvas == 32 + 2 * packed.margin
+  for a, b, im in zip(whole, got, images, strict=True):
+    assert (
+      a.shape
+      == b.shape
+      == (
+        im.shape[0] * config.scale,
+        im.shape[1] * config.scale,
+      )
+      + im.shape[2:]
+    )
+    diff = np.abs(a.astype(int) - b.astype(int))
+    assert diff.max() <= 1, name
+    assert (diff > 0).mean() < 1e-3
+  # Six images of five sizes, tiled and packed: one compiled shape.
+  assert packed._masked_forward._cache_size() == 1
+
+
+def test_masking_has_teeth():
+  # Without the mask, windows on a shared canvas see each other and the
+  # zero padding differs from the whole-image run.
+  config = _MODELS["espcn_rdb_y_x3"]
+  params = _params(config)
+  rng = np.random.default_rng(2)
+  images = _images(rng, [(30, 30), (30, 30)])
+  bicubics = [imresize.imresize(im, 3) for im in images]
+  want = inference.Predictor(config, params, tile=0).upscale(images, bicubics)
+  predictor = inference.Predictor(config, params, tile=32)
+  predictor._masked_forward = jax.jit(
+    lambda p, lr, bic, mask: inference.forward(
+      predictor.model, p, lr, bic, channels=1
+    )
+  )
+  got = predictor.upscale(images, bicubics)
+  assert max(np.abs(a.astype(int) - b.astype(int)).max() for a, b in zip(
+    want, got, strict=True
+  )) > 1  # fmt: skip
+
+
+def test_sr_compiles_once_per_shape_across_weights():
+  config = _MODELS["espcn_rdb_y_x3"]
+  predictor = inference.Predictor(config, _params(config), tile=0)
+  lr = np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+  bic = imresize.imresize(lr, 3)
+  first = predictor.sr(lr, bic)
+  predictor.set_params(_params(config, seed=5))
+  second = predictor.sr(lr, bic)
+  assert predictor._forward._cache_size() == 1
+  assert first.shape == (60, 72, 3) and (first != second).any()
+
+
+def test_model_declarations():
+  assert models.create(default.get_config()).receptive_radius == 21
+  rdn = models.create(_MODELS["rdn_rgb_x4"])
+  assert rdn.receptive_radius == 2 + 2 + 1 + 2 + 1
+  assert not rdn.sees_whole_image
+  imdn = _config("imdn", 3, 3)
+  assert models.create(imdn).sees_whole_image
+  # A model that sees the whole image is never packed.
+  assert inference.Predictor(imdn, tile=64).canvas == 0
+  assert "pools statistics" in inference.Predictor(imdn, tile=64).warning
+
+
+def test_quantize_rounds_and_clips():
+  x = np.array([[-0.1, 0.0, 0.5 / 255, 1.5 / 255, 1.2]])
+  np.testing.assert_array_equal(
+    inference.quantize(x, np.uint8), [[0, 0, 1, 2, 255]]
+  )
+  assert inference.quantize(x, np.uint16)[0, -1] == 65535
+  grey = inference.quantize(np.full((2, 2, 3), 0.6), np.uint8, grey=True)
+  assert grey.shape == (2, 2) and (grey == 153).all()
+
+
+def test_load_from_run_zoo_and_refusals(tmp_path):
+  config = tiny_config(tmp_path, total_steps=2)
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(config, workdir)
+  from_run = inference.load(workdir=workdir)
+  assert from_run.step == 2
+  assert from_run.config.model.width == config.model.width
+  path = zoo.export(
+    from_run.config, from_run.params, "t", zoo_dir=str(tmp_path / "zoo")
+  )
+  from_zoo = inference.load(zoo_name=path)
+  from_file = inference.load(weights_file=path, config=config)
+  for a, b, c in zip(
+    jax.tree.leaves(from_run.params),
+    jax.tree.leaves(from_zoo.params),
+    jax.tree.leaves(from_file.params),
+    strict=True,
+  ):
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+  other = tiny_config(tmp_path)
+  other.model.image_residual = False  # Same shapes, another function.
+  with pytest.raises(ValueError, match="model.image_residual"):
+    inference.load(workdir=workdir, config=other)
+  with pytest.raises(ValueError, match="model.image_residual"):
+    inference.load(weights_file=path, config=other)
+  with pytest.raises(ValueError, match="exactly one"):
+    inference.load(workdir=workdir, zoo_name=path)
+  with pytest.raises(FileNotFoundError, match="config.json"):
+    inference.load(workdir=str(tmp_path / "zoo"))
+
+
+def test_rundir_owns_the_layout(tmp_path):
+  run = rundir.RunDir(str(tmp_path / "r"))
+  config = tiny_config(tmp_path)
+  assert run.read_config() is None
+  run.write_config(config)
+  assert run.read_config().model.width == config.model.width
+  assert run.read_usage() == {"cpu_seconds": 0.0, "wall_seconds": 0.0}
+  run.write_usage({"step": 3, "cpu_seconds": 1.0, "wall_seconds": 2.0})
+  assert run.read_usage()["step"] == 3
+  run.write_results("3", {"datasets": {}})
+  assert run.read_results("3") == {"datasets": {}}
+  assert run.read_results("4") is None
+  # Atomic writes leave no temporary files behind.
+  assert sorted(p.name for p in (tmp_path / "r").rglob("*")) == [
+    "config.json",
+    "eval",
+    "results_3.json",
+    "usage.json",
+  ]
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(NotADirectoryError, match="file"):
+    rundir.RunDir(str(tmp_path / "file")).write_config(config)

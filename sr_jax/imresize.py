@@ -138,23 +138,39 @@ def resize_weights(
       f"resize_weights: sizes must be positive, got in_size={in_size}, "
       f"out_size={out_size}"
     )
-  width, num_taps, antialias = _kernel_geometry(scale)
   x = np.arange(1, out_size + 1, dtype=np.float64)
+  taps, weights = _taps_and_weights(
+    x,
+    scale,
+    floor=np.floor,
+    arange=lambda n: np.arange(n, dtype=np.float64),
+    kernel=cubic,
+  )
+  indices = _mirror_indices(taps.astype(np.int64) - 1, in_size, np)
+  return indices, weights
+
+
+def _taps_and_weights(x, scale: float, *, floor, arange, kernel):
+  """1-based tap positions and normalized weights for output positions ``x``.
+
+  Shared by the NumPy and TF versions (``floor``, ``arange`` and the cubic
+  ``kernel`` come from the array library), so both do the same float64
+  operations in the same order.
+  """
+  width, num_taps, antialias = _kernel_geometry(scale)
   u = x / scale + 0.5 * (1.0 - 1.0 / scale)
-  left = np.floor(u - width / 2.0)
-  # 1-based tap positions, as floats, so that ``u - taps`` rounds like MATLAB.
-  taps = left[:, None] + np.arange(num_taps, dtype=np.float64)[None, :]
+  left = floor(u - width / 2.0)
+  # Tap positions as floats, so that ``u - taps`` rounds like MATLAB.
+  taps = left[:, None] + arange(num_taps)[None, :]
   dist = u[:, None] - taps
   if antialias:
-    weights = scale * cubic(scale * dist)
+    weights = scale * kernel(scale * dist)
   else:
-    weights = cubic(dist)
+    weights = kernel(dist)
   total = weights[:, 0]
   for k in range(1, num_taps):
     total = total + weights[:, k]
-  weights = weights / total[:, None]
-  indices = _mirror_indices(taps.astype(np.int64) - 1, in_size, np)
-  return indices, weights
+  return taps, weights / total[:, None]
 
 
 def round_half_away_from_zero(x: np.ndarray) -> np.ndarray:
@@ -299,20 +315,14 @@ def _resize_weights_tf(
 
   The number of taps depends on ``scale`` only, so it stays static.
   """
-  width, num_taps, antialias = _kernel_geometry(scale)
   x = tf.cast(tf.range(1, out_size + 1), tf.float64)
-  u = x / scale + 0.5 * (1.0 - 1.0 / scale)
-  left = tf.floor(u - width / 2.0)
-  taps = left[:, None] + tf.range(num_taps, dtype=tf.float64)[None, :]
-  dist = u[:, None] - taps
-  if antialias:
-    weights = scale * _cubic_tf(scale * dist)
-  else:
-    weights = _cubic_tf(dist)
-  total = weights[:, 0]
-  for k in range(1, num_taps):
-    total = total + weights[:, k]
-  weights = weights / total[:, None]
+  taps, weights = _taps_and_weights(
+    x,
+    scale,
+    floor=tf.floor,
+    arange=lambda n: tf.range(n, dtype=tf.float64),
+    kernel=_cubic_tf,
+  )
   indices = _mirror_indices(tf.cast(taps, tf.int32) - 1, in_size, tf)
   return indices, weights
 

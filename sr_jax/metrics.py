@@ -143,18 +143,12 @@ def _ssim_y(a: np.ndarray, b: np.ndarray) -> float:
   return float(ssim_map.mean())
 
 
-def ssim(
-  sr: np.ndarray,
-  hr: np.ndarray,
-  *,
-  crop_border: int,
-  convention: Convention = "basicsr",
-) -> float:
-  """Y-channel SSIM of two uint8 images (MATLAB ``ssim_index`` semantics).
+def ssim(sr, hr, *, crop_border: int, convention: Convention = "basicsr"):
+  """Y-channel SSIM (a float) of two uint8 images, as MATLAB's ``ssim_index``.
 
   Args:
-    sr: uint8 ``[H, W]`` or ``[H, W, C]``.
-    hr: uint8, same height and width.
+    sr: uint8 ``[H, W]`` or ``[H, W, C]`` array.
+    hr: uint8 array, same height and width.
     crop_border: pixels shaved from every side before the 11x11 valid window.
     convention: ``"basicsr"`` (default) or ``"matlab"``.
 

@@ -95,30 +95,16 @@ def create(config: Any) -> nn.Module:
   dtype = _DTYPES[dtype_name]
   scale = config.scale
 
+  common = dict(scale=scale, channels=channels, dtype=dtype)
   if name == "espcn":
-    return ESPCN(
-      scale=scale,
-      channels=channels,
-      dtype=dtype,
-      **_fields(model_config, ("features", "kernel_sizes", "final_activation")),
-    )
+    fields = ("features", "kernel_sizes", "final_activation")
+    return ESPCN(**common, **_fields(model_config, fields))
   if name == "espcn_rdb":
-    return ESPCNRDB(
-      scale=scale,
-      channels=channels,
-      dtype=dtype,
-      **_fields(
-        model_config,
-        ("width", "num_blocks", "num_layers", "growth", "image_residual"),
-      ),
-    )
+    fields = ("width", "num_blocks", "num_layers", "growth", "image_residual")
+    return ESPCNRDB(**common, **_fields(model_config, fields))
   if name == "rdn":
-    return RDN(
-      scale=scale,
-      channels=channels,
-      dtype=dtype,
-      **_fields(model_config, ("width", "num_blocks", "num_layers", "growth")),
-    )
+    fields = ("width", "num_blocks", "num_layers", "growth")
+    return RDN(**common, **_fields(model_config, fields))
   if name == "imdn":
     # Imported here so that the other models do not depend on this module.
     from sr_jax.models.imdn import IMDN

@@ -68,14 +68,10 @@ class ESPCN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    """Upscales a low-resolution batch.
-
-    Args:
-      x: ``[B, H, W, channels]`` low-resolution images in [0, 1].
+    """Super-resolves ``x``, ``[B, H, W, channels]`` in [0, 1].
 
     Returns:
-      ``[B, H * scale, W * scale, channels]`` float32 predictions (not
-      clipped).
+      ``[B, H * scale, W * scale, channels]``, float32, not clipped.
 
     Raises:
       ValueError: on inconsistent ``features`` / ``kernel_sizes``, an unknown

@@ -91,13 +91,7 @@ class ResidualDenseBlock(nn.Module):
 
 
 def _dense_trunk(
-  f_1: jnp.ndarray,
-  f_0: jnp.ndarray,
-  *,
-  num_blocks: int,
-  num_layers: int,
-  growth: int,
-  dtype: Any,
+  f_1: jnp.ndarray, f_0: jnp.ndarray, net: "_DenseNetwork"
 ) -> jnp.ndarray:
   """RDN's D residual dense blocks, global feature fusion and residual.
 
@@ -109,10 +103,8 @@ def _dense_trunk(
       added back after fusion (global residual learning).
     f_0: ``[B, H, W, G0]``, the second shallow feature map (``F_0``), input
       to the first block.
-    num_blocks: ``D``.
-    num_layers: ``C``.
-    growth: ``G``.
-    dtype: compute dtype.
+    net: the calling network: its ``num_blocks`` (D), ``num_layers`` (C),
+      ``growth`` (G) and compute ``dtype`` are used.
 
   Returns:
     ``[B, H, W, G0]`` dense features ``F_DF = GFF(F_1 .. F_D) + F_{-1}``.
@@ -120,19 +112,37 @@ def _dense_trunk(
   width = f_1.shape[-1]
   h = f_0
   block_outputs = []
-  for d in range(num_blocks):
+  for d in range(net.num_blocks):
     h = ResidualDenseBlock(
-      growth=growth, num_layers=num_layers, dtype=dtype, name=f"rdb{d}"
+      growth=net.growth,
+      num_layers=net.num_layers,
+      dtype=net.dtype,
+      name=f"rdb{d}",
     )(h)
     block_outputs.append(h)
-  g = _conv(width, 1, dtype=dtype, name="gff1")(
+  g = _conv(width, 1, dtype=net.dtype, name="gff1")(
     jnp.concatenate(block_outputs, axis=-1)
   )
-  g = _conv(width, 3, dtype=dtype, name="gff2")(g)
+  g = _conv(width, 3, dtype=net.dtype, name="gff2")(g)
   return g + f_1
 
 
-class ESPCNRDB(nn.Module):
+class _DenseNetwork(nn.Module):
+  """The fields of the residual-dense networks, with RDN's values."""
+
+  scale: int
+  channels: int = 3
+  width: int = 64
+  num_blocks: int = 16
+  num_layers: int = 8
+  growth: int = 64
+  dtype: Any = jnp.float32
+
+  # What sr_jax.inference needs to know (see models/__init__.py).
+  sees_whole_image: ClassVar[bool] = False
+
+
+class ESPCNRDB(_DenseNetwork):
   """ESPCN with residual dense blocks between its convolutions and upsampler.
 
   Layers, all at low resolution until the final pixel shuffle:
@@ -166,17 +176,11 @@ class ESPCNRDB(nn.Module):
     image_residual: add a bicubic upsampling of the input to the output.
   """
 
-  scale: int
   channels: int = 1
-  width: int = 64
   num_blocks: int = 4
   num_layers: int = 4
   growth: int = 32
-  dtype: Any = jnp.float32
   image_residual: bool = True
-
-  # What sr_jax.inference needs to know (see models/__init__.py).
-  sees_whole_image: ClassVar[bool] = False
 
   @property
   def receptive_radius(self) -> int:
@@ -215,14 +219,7 @@ class ESPCNRDB(nn.Module):
     r = self.scale
     f_1 = nn.relu(_conv(self.width, 5, dtype=self.dtype, name="sfe1")(x))
     f_0 = _conv(self.width, 3, dtype=self.dtype, name="sfe2")(f_1)
-    h = _dense_trunk(
-      f_1,
-      f_0,
-      num_blocks=self.num_blocks,
-      num_layers=self.num_layers,
-      growth=self.growth,
-      dtype=self.dtype,
-    )
+    h = _dense_trunk(f_1, f_0, self)
     h = _conv(self.channels * r * r, 3, dtype=self.dtype, name="subpixel")(h)
     out = pixel_shuffle(h, r).astype(jnp.float32)
     if self.image_residual:
@@ -230,7 +227,7 @@ class ESPCNRDB(nn.Module):
     return out
 
 
-class RDN(nn.Module):
+class RDN(_DenseNetwork):
   """Residual Dense Network (Zhang et al., CVPR 2018).
 
   Layers:
@@ -256,17 +253,6 @@ class RDN(nn.Module):
     dtype: compute dtype; parameters are always stored in float32.
   """
 
-  scale: int
-  channels: int = 3
-  width: int = 64
-  num_blocks: int = 16
-  num_layers: int = 8
-  growth: int = 64
-  dtype: Any = jnp.float32
-
-  # What sr_jax.inference needs to know (see models/__init__.py).
-  sees_whole_image: ClassVar[bool] = False
-
   @property
   def receptive_radius(self) -> int:
     """LR pixels an output pixel sees on each side.
@@ -280,14 +266,8 @@ class RDN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    """Upscales a low-resolution batch.
-
-    Args:
-      x: ``[B, H, W, channels]`` low-resolution images in [0, 1].
-
-    Returns:
-      ``[B, H * scale, W * scale, channels]`` float32 predictions (not
-      clipped).
+    """``[B, H, W, channels]`` LR in [0, 1] -> ``[B, H*r, W*r, channels]``
+    float32, not clipped.
 
     Raises:
       ValueError: if ``scale`` is not 2, 3 or 4, or on a channel mismatch.
@@ -298,14 +278,7 @@ class RDN(nn.Module):
     g0 = self.width
     f_1 = _conv(g0, 3, dtype=self.dtype, name="sfe1")(x)
     f_0 = _conv(g0, 3, dtype=self.dtype, name="sfe2")(f_1)
-    h = _dense_trunk(
-      f_1,
-      f_0,
-      num_blocks=self.num_blocks,
-      num_layers=self.num_layers,
-      growth=self.growth,
-      dtype=self.dtype,
-    )
+    h = _dense_trunk(f_1, f_0, self)
     stages = (2, 2) if self.scale == 4 else (self.scale,)
     for i, r in enumerate(stages):
       h = _conv(g0 * r * r, 3, dtype=self.dtype, name=f"up{i + 1}")(h)

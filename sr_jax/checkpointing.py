@@ -6,15 +6,17 @@ Restoring checks the weights against the config first
 (:func:`sr_jax.models.check_fit`), so a mismatch is reported with the
 workdir and the parameter, not deep inside Orbax. A checkpoint that cannot be
 read (truncated, half deleted) is reported in one line and the next older
-one is tried; nothing is deleted.
+one is tried; nothing is deleted (training renames the unreadable newer
+steps to ``<step>.unreadable`` before it saves over their numbers).
 """
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 
-from sr_jax import models, rundir, train_state
+from sr_jax import fileio, models, rundir, train_state
 
 
 class CheckpointError(RuntimeError):
@@ -172,7 +174,31 @@ def restore(
     restored = mngr.restore(s, args=ocp.args.StandardRestore(abstract))
     return train_state.TrainState(**restored)
 
-  return _first_readable(mngr, run, step, restore_one)
+  state, step = _first_readable(mngr, run, step, restore_one)
+  if state is not None:
+    _set_aside_newer(mngr, run, step)
+  return state, step
+
+
+def _set_aside_newer(mngr, run: rundir.RunDir, step: int) -> None:
+  """Renames the unreadable steps after ``step`` to ``<step>.unreadable``.
+
+  A run resumed from an older step would otherwise collide with them when it
+  saves that step again. They are kept (renamed, not deleted) for the user
+  to inspect; Orbax ignores folders whose name is not a step.
+  """
+  newer = [s for s in mngr.all_steps() if s > step]
+  if not newer:
+    return
+  if jax.process_index() == 0:
+    for s in newer:
+      src = fileio.join(run.checkpoints, str(s))
+      dst = f"{src}.unreadable"
+      fileio.rename(src, dst)
+      logging.warning("Moved the unreadable checkpoint %s to %s.", src, dst)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices("sr_jax: unreadable steps set aside")
+  mngr.reload()
 
 
 def restore_params(config, run: rundir.RunDir | str, *, step=None):

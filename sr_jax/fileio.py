@@ -41,6 +41,10 @@ def listdir(path: str) -> list[str]:
   return sorted(os.listdir(path))
 
 
+def rename(src: str, dst: str) -> None:
+  os.replace(src, dst)
+
+
 def read_text(path: str) -> str:
   with open(path, encoding="utf-8") as f:
     return f.read()

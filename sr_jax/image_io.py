@@ -16,7 +16,16 @@ from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from sr_jax import fileio
 
-IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (
+  ".png",
+  ".bmp",
+  ".jpg",
+  ".jpeg",
+  ".tif",
+  ".tiff",
+  ".webp",
+  ".gif",
+)
 
 _16_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
@@ -202,10 +211,14 @@ SOFTWARE = "sr_jax"
 
 
 def encode_png(image: np.ndarray) -> bytes:
+  """PNG bytes, zlib level 1 (OpenCV's default): on upscaled photos about
+  5x faster to write than level 6, for files about a fifth larger."""
   info = PngImagePlugin.PngInfo()
   info.add_text("Software", SOFTWARE)
   buf = io.BytesIO()
-  Image.fromarray(np.asarray(image)).save(buf, format="PNG", pnginfo=info)
+  Image.fromarray(np.asarray(image)).save(
+    buf, format="PNG", pnginfo=info, compress_level=1
+  )
   return buf.getvalue()
 
 

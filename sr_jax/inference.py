@@ -239,7 +239,7 @@ def quantize(sr: np.ndarray, dtype, *, grey: bool = False) -> np.ndarray:
 # Running
 
 
-def _as_float(image: np.ndarray) -> np.ndarray:
+def to_float(image: np.ndarray) -> np.ndarray:
   """uint8 / uint16 (or float in [0, 1]) -> float32 RGB in [0, 1]."""
   image = color.gray_to_rgb(image)
   if image.dtype == np.uint8:
@@ -331,8 +331,8 @@ class Predictor:
     Returns:
       uint8 ``[h*s, w*s, 3]``.
     """
-    bic = None if bicubic is None else _as_float(bicubic)[None]
-    out = self._forward(self.params, _as_float(lr)[None], bic)
+    bic = None if bicubic is None else to_float(bicubic)[None]
+    out = self._forward(self.params, to_float(lr)[None], bic)
     return quantize(np.asarray(out)[0], np.uint8)
 
   def upscale(
@@ -391,10 +391,10 @@ class Predictor:
 
   def _window(self, image, bicubic, window):
     """The model inputs for one window: ``[1, ...]`` float32 lr, bicubic."""
-    lr = _as_float(image[window])[None]
+    lr = to_float(image[window])[None]
     bic = None
     if self.channels == 1:
-      bic = _as_float(bicubic[tiling.scaled(window, self.scale)])[None]
+      bic = to_float(bicubic[tiling.scaled(window, self.scale)])[None]
     return lr, bic
 
   def _run_canvas(self, windows, regions) -> np.ndarray:

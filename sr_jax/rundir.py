@@ -1,5 +1,6 @@
 """The layout of a run directory (``--workdir``); the only code that knows it.
 
+  <workdir>/lock.json                 held by the training run using it
   <workdir>/config.json               the config that made the checkpoints
   <workdir>/usage.json                cumulative CPU / wall seconds, by step
   <workdir>/checkpoints/<step>/       Orbax checkpoints (sr_jax.checkpointing)
@@ -11,14 +12,28 @@
 Every read and write goes through :mod:`sr_jax.fileio` (atomic writes).
 """
 
+import datetime
 import json
+import os
+import socket
+import time
 
 import ml_collections
 import numpy as np
+from absl import logging
 
 from sr_jax import fileio, image_io
 
+LOCK = "lock.json"
 CONFIG = "config.json"
+# A lock of another host not refreshed for this long belongs to a dead run.
+STALE_LOCK_SECONDS = 3600
+
+
+class RunLockedError(RuntimeError):
+  """Another live training run holds the run directory."""
+
+
 USAGE = "usage.json"
 CHECKPOINTS = "checkpoints"
 EVAL = "eval"
@@ -54,6 +69,87 @@ class RunDir:
       raise NotADirectoryError(
         f"--workdir={self.path}: exists and is not a directory"
       ) from e
+
+  # One training run at a time.
+
+  @property
+  def lock_path(self) -> str:
+    return fileio.join(self.path, LOCK)
+
+  def acquire_lock(self) -> None:
+    """Takes the run's lock, or raises RunLockedError naming its holder.
+
+    The lock is a file created atomically (``O_EXCL``) holding host, pid
+    and start time. A lock whose process is gone (same host) or that has not
+    been refreshed (:meth:`refresh_lock`) for STALE_LOCK_SECONDS (another
+    host) is stale: it is reported and taken over.
+    """
+    self.create()
+    me = {
+      "host": socket.gethostname(),
+      "pid": os.getpid(),
+      "started": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    for _ in range(2):
+      try:
+        fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      except FileExistsError:
+        holder = self._read_lock()
+        why = self._stale(holder)
+        if why is None:
+          raise RunLockedError(
+            f"--workdir={self.path} is in use by another training run (pid "
+            f"{holder.get('pid')} on {holder.get('host')}, started "
+            f"{holder.get('started')}); wait for it, stop it, or use another "
+            f"--workdir. If that run is gone, delete {self.lock_path}"
+          ) from None
+        logging.warning(
+          "Taking over the stale lock %s: %s", self.lock_path, why
+        )
+        os.remove(self.lock_path)
+        continue
+      with os.fdopen(fd, "w") as f:
+        json.dump(me, f)
+      return
+    raise RunLockedError(f"could not take {self.lock_path}")
+
+  def _read_lock(self) -> dict:
+    try:
+      return json.loads(fileio.read_text(self.lock_path))
+    except (OSError, json.JSONDecodeError):
+      return {}  # Half written by a run that died at once: stale by age.
+
+  def _stale(self, holder: dict) -> str | None:
+    """Why the lock ``holder`` is stale, or None if its run may be alive."""
+    if holder.get("host") == socket.gethostname() and "pid" in holder:
+      try:
+        os.kill(int(holder["pid"]), 0)
+      except ProcessLookupError:
+        return f"its process {holder['pid']} is gone"
+      except PermissionError:
+        pass  # Alive, another user's.
+      return None
+    try:
+      age = time.time() - os.path.getmtime(self.lock_path)
+    except OSError:
+      return "it vanished"
+    if age > STALE_LOCK_SECONDS:
+      return f"not refreshed for {age / 60:.0f} minutes"
+    return None
+
+  def refresh_lock(self) -> None:
+    """Marks the lock as alive (its holder calls this now and then)."""
+    try:
+      os.utime(self.lock_path)
+    except OSError:
+      pass
+
+  def release_lock(self) -> None:
+    try:
+      if self._read_lock().get("pid") == os.getpid():
+        os.remove(self.lock_path)
+    except OSError:
+      pass
 
   # The config that made the checkpoints.
 

@@ -293,6 +293,7 @@ class Checkpoints:
       return
     if self._is_chief:
       self._run.write_usage(self._pending_usage)
+      self._run.refresh_lock()
     self._pending_usage = None
 
   def poll(self) -> None:
@@ -411,6 +412,17 @@ def train_and_evaluate(config, workdir: str):
       f"{mesh.devices.size} devices"
     )
   is_chief = jax.process_index() == 0
+  if is_chief:
+    run.acquire_lock()
+  try:
+    return _train(config, run, mesh, is_chief=is_chief)
+  finally:
+    if is_chief:
+      run.release_lock()
+
+
+def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
+  """The body of :func:`train_and_evaluate`, with the run's lock held."""
   model = models.create(config)
   tx = train_state.create_optimizer(config)
   mngr = checkpointing.create_manager(run, keep=config.keep_checkpoints)
@@ -418,7 +430,7 @@ def train_and_evaluate(config, workdir: str):
   if is_chief:
     run.write_config(config)
   writer = metric_writers.create_default_writer(
-    workdir, just_logging=not is_chief
+    run.path, just_logging=not is_chief
   )
   if is_chief and start_step == 0:
     writer.write_hparams(

@@ -54,7 +54,7 @@ from sr_jax import figures, image_io, imresize, inference
 
 # Images upscaled together, so that their tiles share canvases: a group
 # closes at this many LR pixels (or at one image, if larger).
-GROUP_PIXELS = 1 << 19
+GROUP_PIXELS = 1 << 21
 
 # A tile below this many LR pixels would spend nearly all its work on the
 # margin around it (a 1-pixel tile of a 100x100 image is 10,000 tiles).

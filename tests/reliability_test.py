@@ -1,0 +1,336 @@
+"""What happens when things go wrong: every case of the README's section
+"What happens when things go wrong", with the message a user sees and a
+check that nothing already written was lost."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO, REPO_DATA
+from PIL import Image
+from tiny import tiny_config, tiny_config_file
+
+from sr_jax import checkpointing, export, inference, rundir, train, upscale, zoo
+
+SET5 = os.path.join(REPO_DATA, "eval", "Set5")
+
+
+def _env() -> dict:
+  env = dict(os.environ)
+  env["JAX_PLATFORMS"] = "cpu"
+  env.pop("XLA_FLAGS", None)
+  return env
+
+
+def _main(*args, timeout=600, wrapper: str = ""):
+  """Runs ``python -m sr_jax.main ARGS`` (through ``wrapper`` code, if
+  given, which then runs the module itself)."""
+  if wrapper:
+    cmd = [sys.executable, "-c", wrapper, *args]
+  else:
+    cmd = [sys.executable, "-m", "sr_jax.main", *args]
+  return subprocess.run(
+    cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout
+  )
+
+
+def _last_line(text: str) -> str:
+  return text.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """A tiny run with checkpoints at steps 2 and 4."""
+  tmp = tmp_path_factory.mktemp("reliability")
+  config = tiny_config(tmp, total_steps=4)
+  workdir = str(tmp / "run")
+  train.train_and_evaluate(config, workdir)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
+  return tmp, config, workdir
+
+
+def _copy_run(trained, tmp_path) -> str:
+  dst = str(tmp_path / "run")
+  shutil.copytree(trained[2], dst)
+  return dst
+
+
+def _truncate_data_files(step_dir: str) -> None:
+  """Cuts every array data file of a checkpoint in half (as an interrupted
+  copy would)."""
+  for folder, _, names in os.walk(step_dir):
+    if os.path.basename(folder) == "d":
+      for name in names:
+        path = os.path.join(folder, name)
+        with open(path, "r+b") as f:
+          f.truncate(os.path.getsize(path) // 2)
+
+
+# ----------------------------------------------------------------------------
+# Nothing replaced without being asked
+
+
+def test_export_refuses_an_existing_zoo_name(trained, tmp_path):
+  _, _, workdir = trained
+  zoo_dir = str(tmp_path / "zoo")
+  npz = export.export_run(workdir, "m", zoo_dir=zoo_dir)
+  before = open(npz, "rb").read()
+  with pytest.raises(FileExistsError, match="--overwrite"):
+    export.export_run(workdir, "m", zoo_dir=zoo_dir)
+  assert open(npz, "rb").read() == before
+  export.export_run(workdir, "m", zoo_dir=zoo_dir, overwrite=True)
+  # The shipped zoo is never touched by tests: the default zoo_dir is not
+  # used here, and its files are as committed.
+  assert "m" not in zoo.names()
+
+
+# ----------------------------------------------------------------------------
+# Damaged checkpoints
+
+
+@pytest.mark.parametrize("damage", ["truncate", "metadata"])
+def test_restore_falls_back_to_an_older_checkpoint(
+  trained, tmp_path, damage, caplog
+):
+  _, config, _ = trained
+  workdir = _copy_run(trained, tmp_path)
+  newest = os.path.join(workdir, "checkpoints", "4")
+  if damage == "truncate":
+    _truncate_data_files(newest)
+  else:
+    os.remove(os.path.join(newest, "default", "_METADATA"))
+  weights = inference.load(workdir=workdir)
+  assert weights.step == 2
+  assert "checkpoints/4 cannot be read" in caplog.text
+  assert "trying an older one" in caplog.text
+  # Asking for the damaged step names it.
+  with pytest.raises(checkpointing.CheckpointError, match=r"step\(s\) 4"):
+    inference.load(workdir=workdir, step=4)
+  # Training resumes from step 2 and gets to the end; nothing was deleted
+  # by the fallback itself.
+  state = train.train_and_evaluate(
+    tiny_config(tmp_path, total_steps=6), workdir
+  )
+  assert int(state.step) == 6
+
+
+def test_no_readable_checkpoint_is_one_line_in_upscale(trained, tmp_path):
+  workdir = _copy_run(trained, tmp_path)
+  for step in ("2", "4"):
+    os.remove(
+      os.path.join(workdir, "checkpoints", step, "default", "_METADATA")
+    )
+  proc = subprocess.run(
+    [
+      sys.executable, "-m", "sr_jax.upscale", f"--workdir={workdir}",
+      f"--output_dir={tmp_path / 'out'}", os.path.join(SET5, "bird.png"),
+    ],
+    cwd=REPO, env=_env(), capture_output=True, text=True, timeout=300,
+  )  # fmt: skip
+  assert proc.returncode == 2
+  assert "Traceback" not in proc.stderr
+  last = _last_line(proc.stderr)
+  assert last.startswith("upscale: error: --workdir=") and "no readable" in last
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", "4"))
+
+
+# ----------------------------------------------------------------------------
+# One run per workdir
+
+
+def test_a_second_run_on_a_live_workdir_is_refused(tmp_path):
+  cfg = tiny_config_file(
+    tmp_path, total_steps=100000, checkpoint_every_steps=1000
+  )
+  workdir = str(tmp_path / "run")
+  first = subprocess.Popen(
+    [sys.executable, "-m", "sr_jax.main", f"--config={cfg}",
+     f"--workdir={workdir}"],
+    cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+  )  # fmt: skip
+  try:
+    lock = os.path.join(workdir, rundir.LOCK)
+    start = time.time()
+    while not os.path.exists(lock):
+      assert first.poll() is None, "the first run ended early"
+      assert time.time() - start < 300
+      time.sleep(0.2)
+    second = _main(f"--config={cfg}", f"--workdir={workdir}")
+    assert second.returncode == 2, second.stderr[-2000:]
+    last = _last_line(second.stderr)
+    assert "in use by another training run" in last
+    assert f"pid {first.pid}" in last
+    assert first.poll() is None  # The first run goes on.
+  finally:
+    first.terminate()
+    first.wait(timeout=120)
+
+
+def test_a_stale_lock_is_taken_over(tmp_path, caplog):
+  run = rundir.RunDir(str(tmp_path / "run"))
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True).stdout.strip()  # fmt: skip
+  run.create()
+  with open(run.lock_path, "w") as f:
+    json.dump({"host": os.uname().nodename, "pid": int(dead)}, f)
+  run.acquire_lock()
+  assert json.load(open(run.lock_path))["pid"] == os.getpid()
+  assert f"its process {dead} is gone" in caplog.text
+  run.release_lock()
+  assert not os.path.exists(run.lock_path)
+
+
+# ----------------------------------------------------------------------------
+# Full disk
+
+# Runs sr_jax.main with checkpoint saves failing as on a full disk from the
+# second save on (a patched filesystem call, not a test path in sr_jax).
+_FULL_DISK = """
+import errno, runpy, sys
+from sr_jax import checkpointing
+real, calls = checkpointing.save, []
+def save(*args, **kwargs):
+  calls.append(1)
+  if len(calls) >= 2:
+    raise OSError(errno.ENOSPC, "No space left on device")
+  return real(*args, **kwargs)
+checkpointing.save = save
+sys.argv = ["sr_jax.main"] + sys.argv[1:]
+runpy.run_module("sr_jax.main", run_name="__main__")
+"""
+
+
+def test_full_disk_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
+  cfg = tiny_config_file(tmp_path, total_steps=6)
+  workdir = str(tmp_path / "run")
+  proc = _main(f"--config={cfg}", f"--workdir={workdir}", wrapper=_FULL_DISK)
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr
+  last = _last_line(proc.stderr)
+  assert last.startswith("sr_jax: error: no space left")
+  assert "the last saved checkpoint is step 2" in last
+  assert os.listdir(os.path.join(workdir, "checkpoints")) == ["2"]
+  usage = json.load(open(os.path.join(workdir, "usage.json")))
+  assert usage["step"] == 2  # Never the step whose save failed.
+  # The run resumes from it once there is space again.
+  again = _main(f"--config={cfg}", f"--workdir={workdir}")
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "Resumed from checkpoint at step 2" in again.stderr
+
+
+# ----------------------------------------------------------------------------
+# Paths and flags
+
+
+def test_bad_paths_and_flags_are_one_line(tmp_path):
+  cfg = tiny_config_file(tmp_path, total_steps=1)
+  a_file = tmp_path / "a_file"
+  a_file.write_text("x")
+  cases = [
+    (
+      [f"--config={cfg}", f"--workdir={a_file}"],
+      f"--workdir={a_file}: exists and is not a directory",
+    ),
+    (
+      [f"--config={cfg}", f"--workdir={tmp_path / 'w'}", "--config.nope=1"],
+      "--config.nope=1: ",
+    ),
+    (
+      [
+        f"--config={cfg}",
+        f"--workdir={tmp_path / 'w'}",
+        "--config.eval.datset=x",
+      ],
+      "did you mean --config.eval.datasets?",
+    ),
+    (
+      ["--config=configs/no_such_config.py"],
+      "--config=configs/no_such_config.py: no such file",
+    ),
+  ]
+  for args, message in cases:
+    proc = _main(*args, timeout=300)
+    assert proc.returncode == 2, (args, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, args
+    last = _last_line(proc.stderr)
+    assert last.startswith("sr_jax: error: ") and message in last, (args, last)
+  assert a_file.read_text() == "x"
+  assert not os.path.exists(os.path.join(REPO, "runs", "no_such_config"))
+
+
+def _tiny_zoo(tmp_path) -> str:
+  from configs import default
+  from sr_jax import models
+
+  config = default.get_config()
+  config.model.name = "espcn"
+  config.model.features = (4, 4)
+  config.model.kernel_sizes = (3, 3, 3)
+  params = models.create(config).init(
+    __import__("jax").random.key(0), np.zeros((1, 8, 8, 1), np.float32)
+  )["params"]
+  return zoo.export(config, params, "tiny", zoo_dir=str(tmp_path / "zoo"))
+
+
+def test_upscale_output_dir_that_is_a_file(tmp_path, capsys):
+  model = _tiny_zoo(tmp_path)
+  a_file = tmp_path / "out.png"
+  a_file.write_bytes(b"mine")
+  rc = upscale.run(
+    ["upscale", f"--model={model}", f"--output_dir={a_file}",
+     os.path.join(SET5, "bird.png")]
+  )  # fmt: skip
+  assert rc == 2
+  assert (
+    f"--output_dir={a_file} exists and is a file" in capsys.readouterr().err
+  )
+  assert a_file.read_bytes() == b"mine"
+
+
+# ----------------------------------------------------------------------------
+# Inputs
+
+
+def test_tiny_tiles_are_raised_and_said(tmp_path, capsys):
+  model = _tiny_zoo(tmp_path)
+  path = tmp_path / "a.png"
+  Image.fromarray(np.full((100, 100, 3), 128, np.uint8)).save(path)
+  out = tmp_path / "out"
+  rc = upscale.run(
+    [
+      "upscale",
+      f"--model={model}",
+      f"--output_dir={out}",
+      "--tile=1",
+      str(path),
+    ]
+  )
+  assert rc == 0
+  assert f"--tile=1 raised to {upscale.MIN_TILE}" in capsys.readouterr().err
+  assert (out / "a_x3.png").exists()
+
+
+def test_animated_and_oversized_images(tmp_path, capsys):
+  model = _tiny_zoo(tmp_path)
+  src = tmp_path / "in"
+  src.mkdir()
+  frames = [
+    Image.fromarray(np.full((20, 20, 3), v, np.uint8)) for v in (0, 255)
+  ]
+  frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:])
+  Image.fromarray(np.zeros((60, 50, 3), np.uint8)).save(src / "big.png")
+  out = tmp_path / "out"
+  args = ["upscale", f"--model={model}", f"--output_dir={out}"]
+  assert upscale.run(args + ["--max_pixels=2000", str(src)]) == 1
+  err = capsys.readouterr().err.replace("\n", " ")
+  assert "anim.gif: animated image with 2 frames" in err
+  assert "big.png: 50x60 = 3,000 pixels is more than the limit of 2,000" in err
+  assert "--max_pixels" in err
+  assert not out.exists() or os.listdir(out) == []
+  assert upscale.run(args + ["--max_pixels=4000", str(src / "big.png")]) == 0
+  assert (out / "big_x3.png").exists()

@@ -325,10 +325,14 @@ def div2k_records(
 def imagenet_sr_records(
   config: ml_collections.ConfigDict, *, process_index: int, process_count: int
 ) -> tf.data.Dataset:
-  """The 50,000 training images of :mod:`sr_jax.datasets.imagenet_sr`."""
-  b = imagenet_sr.ImagenetSr(data_dir=_data_dir(config))
-  b.download_and_prepare(
-    download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+  """The training images of :mod:`sr_jax.datasets.imagenet_sr`.
+
+  Drawn from ``config.data.imagenet_dir`` (a CLS-LOC tree or a folder) if the
+  config has it set, else from TFDS ``imagenet2012``; built once.
+  """
+  b = imagenet_sr.builder(
+    imagenet_dir=config.data.get("imagenet_dir", ""),
+    data_dir=_data_dir(config),
   )
   return _read_tfds(
     b,

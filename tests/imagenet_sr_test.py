@@ -20,7 +20,7 @@ from PIL import Image
 
 from configs import default
 from sr_jax import image_io, imresize, input_pipeline
-from sr_jax.datasets import imagenet_files, imagenet_sr
+from sr_jax.datasets import div2k, imagenet_files, imagenet_sr
 
 _SET5 = ("baby.png", "bird.png", "butterfly.png", "head.png", "woman.png")
 
@@ -613,3 +613,16 @@ def test_catalog_sources_shard_over_processes(mock_catalog):
   ]
   assert names[0] and names[1] and not names[0] & names[1]
   assert len(names[0] | names[1]) == 4
+
+
+def test_div2k_prepared_at_any_scale_serves(tmp_path, monkeypatch):
+  monkeypatch.setattr(
+    tfds.core.DatasetBuilder,
+    "is_prepared",
+    lambda self: self.builder_config.name == "bicubic_x2",
+  )
+  b = div2k.builder(scale=3, data_dir=str(tmp_path))
+  assert b.builder_config.name == "bicubic_x2"  # Same HR images as x3's.
+  monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda s: False)
+  with pytest.raises(FileNotFoundError, match="tfds build div2k/bicubic_x3"):
+    div2k.builder(scale=3, data_dir=str(tmp_path))

@@ -620,7 +620,23 @@ def builder(
     FileNotFoundError: no source: the message says the two ways to give one.
     ValueError: a stale build, or too few eligible images.
   """
-  data_dir = data_dir or None
+  b = _prepared(
+    imagenet_dir=imagenet_dir,
+    data_dir=data_dir or None,
+    source_data_dir=source_data_dir,
+  )
+  logging.info(
+    "imagenet_sr: using %s in %s (its %s says what was kept, filtered, "
+    "converted and skipped)",
+    b.info.full_name,
+    b.data_dir,
+    LOG_FILE,
+  )
+  return b
+
+
+def _prepared(*, imagenet_dir, data_dir, source_data_dir) -> ImagenetSr:
+  """:func:`builder` without the log line."""
   download_config = tfds.download.DownloadConfig(try_download_gcs=False)
   if imagenet_dir:
     b = ImagenetSr(

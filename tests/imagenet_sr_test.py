@@ -340,7 +340,7 @@ def test_folder_build_converts_or_skips_never_crashes(quirky, tmp_path):
   with open(os.path.join(b.data_dir, imagenet_sr.LOG_FILE)) as f:
     assert json.load(f) == log
   assert log["source"]["kind"] == "folder"
-  assert log["pools"]["train"] == {
+  assert log["pools"]["images"] == {
     "files": 8,
     "examined": 8,
     "kept": 5,
@@ -435,7 +435,7 @@ def test_imagenet800_flat_folder_end_to_end(tmp_path):
   assert log["source"]["kind"] == "folder"
   # 800 files, 19 greyscale; 81 are under 256 px on the shorter side (2 of
   # them greyscale). Nothing is undecodable.
-  assert log["pools"]["train"] == {
+  assert log["pools"]["images"] == {
     "files": 800,
     "examined": 800,
     "kept": 719,
@@ -504,6 +504,13 @@ def test_imagenet800_as_a_cls_loc_tree(tmp_path):
       "train": 36,
       "validation": 12,
     }
+
+  # Without val/, train/ is the one pool that feeds both splits.
+  for f in os.listdir(cls_loc / "val"):
+    os.rename(cls_loc / "val" / f, tmp_path / f)
+  assert imagenet_files.find(str(tmp_path / "dl")).pools.keys() == {"train"}
+  for f in links["validation"]:
+    os.rename(tmp_path / f, cls_loc / "val" / f)
 
   b = imagenet_sr.builder(
     imagenet_dir=str(tmp_path / "dl"), data_dir=str(tmp_path / "tfds")

@@ -58,8 +58,10 @@ class Source:
   Attributes:
     kind: ``"cls-loc"`` (the ILSVRC tree) or ``"folder"`` (a flat folder).
     root: the ``CLS-LOC`` folder, or the flat folder.
-    pools: ``"train"`` -> image paths and, for a CLS-LOC tree whose ``val/``
-      holds images, ``"validation"`` -> image paths; each sorted.
+    pools: name -> image paths, sorted: ``"train"`` and ``"validation"``
+      for a CLS-LOC tree whose ``val/`` holds images, ``"train"`` alone for
+      one whose ``val/`` does not, ``"images"`` for a flat folder. With one
+      pool, it feeds both splits.
   """
 
   kind: str
@@ -175,7 +177,7 @@ def find(path: str) -> Source:
     return Source("cls-loc", path, _cls_loc_pools(path))
   files = _images_in(path)
   if files:
-    return Source("folder", path, {"train": files})
+    return Source("folder", path, {"images": files})
   # Breadth first, so ILSVRC/Data/CLS-LOC is found before anything deeper.
   level = [path]
   for _ in range(SEARCH_DEPTH):

@@ -430,21 +430,26 @@ class ImagenetSr(tfds.core.GeneratorBasedBuilder):
         ),
       }
       source_info = {"kind": SOURCE, "path": data_dir}
-    n_train, n_val = split_sizes(
-      train=len(pools["train"].kept),
-      validation=(
-        len(pools["validation"].kept) if "validation" in pools else None
-      ),
-      num_train=config.num_train,
-      num_validation=config.num_validation,
-    )
     if "validation" in pools:
+      n_train, n_val = split_sizes(
+        train=len(pools["train"].kept),
+        validation=len(pools["validation"].kept),
+        num_train=config.num_train,
+        num_validation=config.num_validation,
+      )
       chosen = {
         "train": pools["train"].kept[:n_train],
         "validation": pools["validation"].kept[:n_val],
       }
     else:
-      kept = pools["train"].kept
+      (pool,) = pools.values()
+      kept = pool.kept
+      n_train, n_val = split_sizes(
+        train=len(kept),
+        validation=None,
+        num_train=config.num_train,
+        num_validation=config.num_validation,
+      )
       chosen = {
         "train": kept[:n_train],
         "validation": kept[n_train : n_train + n_val],
@@ -461,7 +466,8 @@ class ImagenetSr(tfds.core.GeneratorBasedBuilder):
     if "validation" in source.pools:
       wants = {"train": config.num_train, "validation": config.num_validation}
     else:
-      wants = {"train": config.num_train + config.num_validation}
+      (name,) = source.pools
+      wants = {name: config.num_train + config.num_validation}
     return {
       name: _walk_files(source.pools[name], want=want, min_side=config.min_side)
       for name, want in wants.items()

@@ -1,6 +1,8 @@
 """ESPCN-RDB x3 trained on DIV2K's 800 HR training images (TFDS catalog).
 
-DIV2K must be present in the TFDS data dir (it cannot download here):
+DIV2K must be prepared in the TFDS data dir: training never downloads it
+(about 4 GB) and, when it is absent, stops with a message saying how to
+prepare it (``tfds build div2k/bicubic_x3``) rather than train on another set:
 
   python -m sr_jax.main --config=configs/div2k_x3.py --workdir=/tmp/div2k_x3 \
     --config.data.tfds_data_dir=/path/to/tensorflow_datasets

@@ -1,6 +1,7 @@
 """The original ESPCN at x3, as the Keras example builds it (59,657 params).
 
-Conv 5x5/64, 3x3/64, 3x3/32, 3x3/9, ReLU, depth_to_space, Y channel:
+Conv 5x5/64, 3x3/64, 3x3/32, 3x3/9, ReLU, depth_to_space, Y channel. Trains
+on the T91 images shipped in ``data/train`` unless told otherwise:
 
   python -m sr_jax.main --config=configs/espcn_x3.py --workdir=/tmp/espcn_x3
 

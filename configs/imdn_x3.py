@@ -1,5 +1,8 @@
 """IMDN (Hui et al., ACM MM 2019) at x3, for evaluating the official weights.
 
+Trained with this config (not the official recipe, which used DIV2K), it
+would train on the default data: the T91 images shipped in ``data/train``.
+
   python -m sr_jax.main --config=configs/imdn_x3.py --workdir=/tmp/imdn_x3 \
     --mode=evaluate --config.pretrained=../shared/peers/imdn/IMDN_x3.npz
 

@@ -1,9 +1,13 @@
 """RDN (Zhang et al. 2018) at x3 with the paper's configuration, for accelerators.
 
 D=16 RDBs, C=8 layers, G=64, G0=64, RGB; 22.3M parameters. The paper's recipe:
-LR patch 32, batch 16, Adam 1e-4 halved every 200k steps, L1, DIV2K:
+LR patch 32, batch 16, Adam 1e-4 halved every 200k steps, L1, and it trains
+on DIV2K's 800 HR training images (TFDS ``div2k``, as configs/div2k_x3.py).
+DIV2K must be prepared in the TFDS data dir; when it is not, training stops
+with a message saying how to prepare it (it never falls back to T91):
 
-  python -m sr_jax.main --config=configs/rdn_x3.py --workdir=/tmp/rdn_x3
+  python -m sr_jax.main --config=configs/rdn_x3.py --workdir=/tmp/rdn_x3 \
+    --config.data.tfds_data_dir=/path/to/tensorflow_datasets
 
 On CPU use it only with tiny overrides (it is ~35x the default model).
 
@@ -23,6 +27,7 @@ def get_config():
   config.model.num_blocks = 16
   config.model.num_layers = 8
   config.model.growth = 64
+  config.data.dataset = "div2k"
   config.data.lr_patch_size = 32
   config.batch_size = 16
   config.total_steps = 1_000_000

@@ -1,9 +1,13 @@
-"""TFDS builders for the training images.
+"""TFDS builders for the training images, and where they come from.
 
 * :mod:`sr_jax.datasets.image_folder`: any folder of images (T91, BSD200,
   General100, ...) built offline into TFDS, stored losslessly as PNG.
 * :mod:`sr_jax.datasets.imagenet_sr`: the ESPCN paper's ImageNet subset,
-  selected deterministically from a prepared ``imagenet2012``.
+  selected deterministically from an ImageNet folder or a prepared
+  ``imagenet2012``; :mod:`sr_jax.datasets.imagenet_files` reads the folders
+  (ILSVRC CLS-LOC tree or flat) and their odd files, and
+  :mod:`sr_jax.datasets.prepare_imagenet` is its command line.
+* :mod:`sr_jax.datasets.div2k`: DIV2K from the TFDS catalog, if prepared.
 
 Importing a module registers its builder with TFDS.
 """

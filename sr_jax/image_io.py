@@ -37,6 +37,16 @@ class ImageReadError(ValueError):
   """An image file could not be decoded."""
 
 
+# What Pillow raises for a file that is not a decodable image.
+DECODE_ERRORS = (
+  UnidentifiedImageError,
+  Image.DecompressionBombError,
+  OSError,
+  SyntaxError,
+  ValueError,
+)
+
+
 @dataclasses.dataclass
 class Picture:
   """An image as sr_jax handles it.
@@ -141,13 +151,7 @@ def read_picture(
     raise
   except FileNotFoundError as e:
     raise ImageReadError(f"{path}: no such file") from e
-  except (
-    UnidentifiedImageError,
-    Image.DecompressionBombError,
-    OSError,
-    SyntaxError,
-    ValueError,
-  ) as e:
+  except DECODE_ERRORS as e:
     raise ImageReadError(
       f"{path}: cannot decode the image ({e}); the file is corrupt, truncated "
       "or not an image: replace or remove it"

@@ -28,7 +28,7 @@ import os
 import re
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from sr_jax import color, image_io
 
@@ -241,13 +241,7 @@ def probe(path: str, *, min_side: int) -> Verdict:
         )
       img.load()
       image_format, mode = img.format, img.mode
-  except (
-    UnidentifiedImageError,
-    Image.DecompressionBombError,
-    OSError,
-    SyntaxError,
-    ValueError,
-  ) as e:
+  except image_io.DECODE_ERRORS as e:
     return Verdict(path, "skipped", f"cannot decode: {e}")
   if mode.startswith("I;16") or mode in ("I", "F"):
     return Verdict(path, "skipped", f"{mode} (not 8-bit)", height, width)

@@ -57,8 +57,9 @@ _PROCESS_ID = flags.DEFINE_integer(
 _KEEP_FREED_MEMORY = flags.DEFINE_bool(
   "keep_freed_memory",
   True,
-  "Tune glibc malloc so XLA:CPU stops page-faulting every step (1.28x on "
-  "the ESPCN-RDB x3 train step; see sr_jax/allocator.py).",
+  "On the CPU backend, tune glibc malloc so XLA:CPU stops page-faulting "
+  "every step (1.28x on the ESPCN-RDB x3 train step; see "
+  "sr_jax/platform_tuning.py). Not applied on GPU/TPU.",
 )
 flags.mark_flags_as_required(["config"])
 
@@ -178,15 +179,16 @@ def init_distributed() -> None:
 
 
 def _run(config, workdir: str) -> None:
-  if _KEEP_FREED_MEMORY.value:
-    from sr_jax import allocator
-
-    allocator.keep_freed_memory()
   # Keep TensorFlow (tf.data only) off any accelerator JAX wants.
   import tensorflow as tf
 
   tf.config.set_visible_devices([], "GPU")
   init_distributed()
+  from sr_jax import platform_tuning
+
+  platform_tuning.apply_process_tunings(
+    keep_freed_memory=_KEEP_FREED_MEMORY.value
+  )
   if _MODE.value == "train":
     from sr_jax import train
 

@@ -356,14 +356,24 @@ class Evaluation:
 
 
 class Preemption:
-  """Records SIGTERM so the loop can save and exit cleanly; on several
-  processes, :meth:`requested` agrees on it so all save the same step."""
+  """SIGTERM (TPU maintenance, SLURM's ``--signal``, ``kill``): save, then stop.
+
+  On several processes this is JAX's preemption service (started by
+  ``jax.distributed.initialize``): it catches SIGTERM on any host and agrees
+  in the background on the step at which every process saves, so
+  :meth:`requested` is a local check with no per-step host sync. A single
+  process has no coordination service, so here a Python SIGTERM handler
+  sets a flag.
+  """
 
   def __init__(self):
     self._flag = False
     self._previous = None
+    self._service = jax.process_count() > 1
 
   def __enter__(self):
+    if self._service:
+      return self  # The service has its own SIGTERM handler.
     try:
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     except ValueError:  # Not the main thread (e.g. a notebook): no handler.
@@ -375,11 +385,16 @@ class Preemption:
     logging.warning("SIGTERM received: saving a checkpoint, then exiting.")
     self._flag = True
 
-  def requested(self) -> bool:
-    if jax.process_count() > 1:
-      # Processes get SIGTERM at different moments; agree on one step.
-      flags = multihost_utils.process_allgather(np.array(self._flag))
-      self._flag = bool(np.any(flags))
+  def requested(self, step: int) -> bool:
+    """True when the run should save at ``step`` and stop."""
+    if self._service and not self._flag:
+      self._flag = multihost_utils.reached_preemption_sync_point(step)
+      if self._flag:
+        logging.warning(
+          "SIGTERM received by a process of the run: all save step %d, then "
+          "exit.",
+          step,
+        )
     return self._flag
 
   def __exit__(self, *exc):
@@ -453,7 +468,7 @@ def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
       log.add(step, step_metrics)
       log_now = _every(step, config.log_every_steps, total)
       save_now = _every(step, config.checkpoint_every_steps, total)
-      stop = preemption.requested()
+      stop = preemption.requested(step)
       if log_now or save_now or stop:
         log.flush(step, log=log_now)
       if save_now or stop:

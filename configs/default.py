@@ -45,13 +45,20 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.tfds_data_dir = ""  # '' = ~/tensorflow_datasets
   config.data.dataset = "image_folder"  # image_folder | div2k | imagenet_sr
   config.data.lr_patch_size = 16
-  config.data.patches_per_image = 16  # random crops per image visit
+  # Pairs per image per epoch: an epoch is (images x this) pairs, each image
+  # giving exactly this many, spread over the epoch.
+  config.data.patches_per_image = 16
   config.data.augment = True
+  # Unused: the stateless pipeline needs no shuffle buffer (kept so that
+  # older configs and command lines still parse).
   config.data.shuffle_buffer = 1024
+  # True: hold the decoded images in memory (small sets); False: hold only
+  # the encoded files and decode each pair's region (large JPEG sets).
   config.data.cache = True
-  # by_batch: every process makes the global batch and keeps its rows, so
-  # runs do not depend on the process count; by_file: each process reads
-  # its own images (for large sets such as ImageNet).
+  # by_batch: every process holds all images and makes its rows of the
+  # global batch, so batches do not depend on the process count; by_file:
+  # each process holds only its share of the images (for very large sets),
+  # and its rows draw from them.
   config.data.host_sharding = "by_batch"
 
   config.batch_size = 16  # global batch, split over all devices

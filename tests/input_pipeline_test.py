@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import REPO_DATA
 from PIL import Image
 
@@ -177,16 +178,29 @@ def test_same_seed_same_batches_different_seed_different(folders):
   )
 
 
-def test_by_batch_processes_split_the_one_process_batches(folders):
-  config = _config(folders, batch_size=8, host_sharding="by_batch")
+@pytest.mark.parametrize("cache", [True, False])
+def test_global_batches_are_bitwise_the_same_for_1_2_4_processes(
+  folders, cache
+):
+  config = _config(folders, batch_size=8, cache=cache)
   whole = _batches(config, 3)
-  parts = [
-    _batches(config, 3, process_index=i, process_count=2) for i in range(2)
-  ]
-  for step, batch in enumerate(whole):
-    for key in ("lr", "hr"):
-      joined = np.concatenate([parts[0][step][key], parts[1][step][key]])
-      np.testing.assert_array_equal(joined, batch[key])
+  for n in (2, 4):
+    parts = [
+      _batches(config, 3, process_index=i, process_count=n) for i in range(n)
+    ]
+    for step, batch in enumerate(whole):
+      for key in ("lr", "hr"):
+        assert parts[0][step][key].shape[0] == 8 // n
+        joined = np.concatenate([part[step][key] for part in parts])
+        np.testing.assert_array_equal(joined, batch[key])
+
+
+def test_cache_false_gives_the_same_batches_as_cache_true(folders):
+  cached = _batches(_config(folders, cache=True), 3)
+  uncached = _batches(_config(folders, cache=False), 3)
+  for a, b in zip(cached, uncached, strict=True):
+    np.testing.assert_array_equal(a["lr"], b["lr"])
+    np.testing.assert_array_equal(a["hr"], b["hr"])
 
 
 def test_start_step_skips_exactly_that_many_batches(folders):
@@ -195,7 +209,79 @@ def test_start_step_skips_exactly_that_many_batches(folders):
   ds = input_pipeline.create_train_dataset(config, start_step=2)
   resumed = list(ds.take(2).as_numpy_iterator())
   for a, b in zip(whole[2:], resumed, strict=True):
+    np.testing.assert_array_equal(a["lr"], b["lr"])
     np.testing.assert_array_equal(a["hr"], b["hr"])
+
+
+def test_a_late_start_is_generated_directly_without_replay(folders):
+  config = _config(folders, batch_size=8)
+  earlier = _batches(config, 3, start_step=999_998)
+  counter = tf.Variable(0, dtype=tf.int64)
+  ds = input_pipeline.create_train_dataset(
+    config, start_step=1_000_000, pair_counter=counter
+  )
+  late = next(ds.as_numpy_iterator())
+  np.testing.assert_array_equal(late["lr"], earlier[2]["lr"])
+  np.testing.assert_array_equal(late["hr"], earlier[2]["hr"])
+  # Only the batches read and prefetched were made: no replay of the
+  # 8,000,000 pairs before step 1,000,000.
+  assert 8 <= int(counter.numpy()) < 8 * 1000
+
+
+def test_by_file_resume_equals_the_uninterrupted_stream(folders):
+  config = _config(folders, batch_size=8, host_sharding="by_file")
+  whole = _batches(config, 3, process_index=1, process_count=2)
+  resumed = _batches(config, 1, process_index=1, process_count=2, start_step=2)
+  np.testing.assert_array_equal(resumed[0]["lr"], whole[2]["lr"])
+  np.testing.assert_array_equal(resumed[0]["hr"], whole[2]["hr"])
+
+
+def test_every_image_gives_patches_per_image_pairs_per_epoch():
+  n, k = 7, 3
+  sampler = input_pipeline._Sampler(
+    base=(1, 2),
+    order_base=(3, 4),
+    num_images=n,
+    pairs_per_image=k,
+    order_batch=8,
+    order_row0=0,
+    augment=False,
+    degradation=input_pipeline.Degradation(),
+  )
+  images = tf.map_fn(sampler.image, tf.range(3 * n * k, dtype=tf.int64))
+  images = images.numpy()
+  epochs = images.reshape(3, n * k)
+  for epoch in epochs:
+    np.testing.assert_array_equal(np.bincount(epoch, minlength=n), [k] * n)
+  assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_jpeg_regions_decode_exactly_as_the_whole_image():
+  """cache=False decodes only a JPEG's region; the pixels are the same."""
+  image = image_io.read_image(
+    os.path.join(REPO_DATA, "eval", "Set5", "bird.png")
+  )
+  height, width = 251, 277  # not multiples of the 16-pixel MCU
+  encoded = tf.io.encode_jpeg(
+    image[:height, :width], quality=75, chroma_downsampling=True
+  )
+  whole = input_pipeline._decode(encoded).numpy()
+  rng = np.random.default_rng(0)
+  for size in (1, 36, 60):
+    for _ in range(20):
+      y = int(rng.integers(0, height - size + 1))
+      x = int(rng.integers(0, width - size + 1))
+      region = input_pipeline._decode_region(
+        encoded,
+        tf.constant(y, tf.int64),
+        tf.constant(x, tf.int64),
+        size,
+        height=tf.constant(height, tf.int64),
+        width=tf.constant(width, tf.int64),
+      )
+      np.testing.assert_array_equal(
+        region.numpy(), whole[y : y + size, x : x + size]
+      )
 
 
 def test_by_file_processes_read_disjoint_images_and_local_batches(folders):

@@ -60,6 +60,14 @@ def get_config() -> ml_collections.ConfigDict:
   # each process holds only its share of the images (for very large sets),
   # and its rows draw from them.
   config.data.host_sharding = "by_batch"
+  # LR degradations, after the exact downsampling and before the flips; all
+  # off by default, so the pairs stay benchmark-exact. JPEG: a quality drawn
+  # per example from [lo, hi], e.g. (30, 95), for all but a
+  # jpeg_clean_fraction of the examples. Noise: Gaussian, its sigma drawn
+  # per example from [lo, hi] in 0..255 units, added before the JPEG.
+  config.data.jpeg_quality = ()
+  config.data.jpeg_clean_fraction = 0.0
+  config.data.noise_sigma = ()
 
   config.batch_size = 16  # global batch, split over all devices
   config.total_steps = 20_000

@@ -69,12 +69,14 @@ made (from :func:`train_records`), into memory, and looked up by number:
 
 **Degradations** (off by default; with the defaults no degradation op is
 in the graph, so the pairs are the benchmark-exact ones above): after the
-exact resize and before the symmetry, optionally Gaussian noise
-(``data.noise_sigma``) and then a JPEG round trip (``data.jpeg_quality``,
-``data.jpeg_clean_fraction``); see :func:`_degrade`. Each draws from its own
-seeds, so turning one on does not change anything else about the pairs. A
-blur before the downsampling is not offered: it would widen the LR margin
-that keeps the resize exact.
+exact resize and before the symmetry, the LR crop optionally gets Gaussian
+noise (``data.noise_sigma``) and then a JPEG round trip
+(``data.jpeg_quality``, ``data.jpeg_clean_fraction``); see :func:`_degrade`.
+Each draws from its own seeds, so turning one on changes nothing else about
+the pairs, and a degraded LR is exactly the degradation of the clean,
+benchmark-exact LR crop. A blur before the downsampling is not offered: the
+blur's reach would add to the bicubic kernel's, widening the LR margin (and
+the smallest usable image) that keeps the resize exact.
 """
 
 import dataclasses
@@ -890,54 +892,55 @@ def _load_images(
 
 
 def _degrade(
-  lr_regions: tf.Tensor,
+  lr: tf.Tensor,
   draws: dict[str, tf.Tensor],
   degradation: Degradation,
 ) -> tf.Tensor:
-  """Noise, then a JPEG round trip, on each exact LR region.
+  """Noise, then a JPEG round trip, on each clean LR crop.
 
-  The JPEG covers the crop's whole LR region, margin included (``p + 2m``
-  pixels), not the crop alone: as in a crop of a larger JPEG image, the
-  crop's edge pixels share 8x8 blocks with, and interpolate chroma from,
-  real neighbouring pixels rather than sitting on a JPEG image edge. The
-  block grid starts at the region's corner, ``m`` LR pixels (or, at the
-  image border, 0 to ``2m``) before the crop, whereas in a whole JPEG image
-  it starts at the image's corner; over a patch, every phase of the grid
-  relative to the convolutions' windows still occurs.
+  The JPEG encodes the LR crop itself, not its region: only the crop is
+  exact (the region's margin is the resize of a cut-out, mirror-padded at
+  its edges), so this keeps every degraded LR exactly ``JPEG(benchmark LR
+  crop)``. The 8x8 block grid then starts at the crop's corner, as a whole
+  JPEG image's grid starts at the image's corner, where the network's input
+  starts at inference; inside the patch the grid meets the convolutions'
+  windows at every phase. Chroma is subsampled 4:2:0
+  (:func:`jpeg_round_trip`), so an odd-sized crop's last chroma sample
+  covers a partial 2x2 block, as at an image's edge.
 
   Args:
-    lr_regions: ``uint8 [K, R, R, 3]``.
+    lr: ``uint8 [K, p, p, 3]``.
     draws: the batch's draws (:meth:`_Sampler.draw`).
     degradation: what to apply.
 
   Returns:
-    ``uint8 [K, R, R, 3]``.
+    ``uint8 [K, p, p, 3]``.
   """
   names = [
     n for n in ("jpeg_quality", "noise_sigma", "noise_key") if n in draws
   ]
 
   def one(args):
-    region, d = args[0], dict(zip(names, args[1:], strict=True))
+    patch, d = args[0], dict(zip(names, args[1:], strict=True))
     if degradation.noise_sigma is not None:
       noise = d["noise_sigma"] * tf.random.stateless_normal(
-        tf.shape(region), seed=d["noise_key"]
+        tf.shape(patch), seed=d["noise_key"]
       )
-      noisy = tf.round(tf.cast(region, tf.float32) + noise)
-      region = tf.cast(tf.clip_by_value(noisy, 0.0, 255.0), tf.uint8)
+      noisy = tf.round(tf.cast(patch, tf.float32) + noise)
+      patch = tf.cast(tf.clip_by_value(noisy, 0.0, 255.0), tf.uint8)
     if degradation.jpeg_quality is not None:
       quality = d["jpeg_quality"]
-      region = tf.cond(
+      patch = tf.cond(
         quality > 0,
-        lambda: jpeg_round_trip(region, quality),
-        lambda: region,
+        lambda: jpeg_round_trip(patch, quality),
+        lambda: patch,
       )
-    return region
+    return patch
 
   return tf.map_fn(
     one,
-    (lr_regions, *(draws[n] for n in names)),
-    fn_output_signature=tf.TensorSpec(lr_regions.shape[1:], tf.uint8),
+    (lr, *(draws[n] for n in names)),
+    fn_output_signature=tf.TensorSpec(lr.shape[1:], tf.uint8),
   )
 
 
@@ -1077,11 +1080,11 @@ def create_train_dataset(
       image, top * scale, left * scale, region * scale
     )
     lr_regions = _resize_regions(hr_regions, scale)
-    if degradation.active:
-      lr_regions = _degrade(lr_regions, draws, degradation)
     pair = _cut_pairs(
       lr_regions, hr_regions, dy, dx, scale=scale, lr_patch_size=p
     )
+    if degradation.active:
+      pair["lr"] = _degrade(pair["lr"], draws, degradation)
     if config.data.augment:
       pair = {k: _d4(v, draws["symmetry"]) for k, v in pair.items()}
     pair = {

@@ -872,7 +872,8 @@ def _load_images(
     )
   sizes = heights * widths
   offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-  # Filled image by image, so that memory holds the store and one image.
+  # Filled image by image: memory holds the store and the few images being
+  # decoded, not a second copy of the set.
   pixels = tf.Variable(
     tf.zeros([int(sizes.sum()), 3], tf.uint8), trainable=False
   )

@@ -45,14 +45,29 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.tfds_data_dir = ""  # '' = ~/tensorflow_datasets
   config.data.dataset = "image_folder"  # image_folder | div2k | imagenet_sr
   config.data.lr_patch_size = 16
-  config.data.patches_per_image = 16  # random crops per image visit
+  # Pairs per image per epoch: an epoch is (images x this) pairs, each image
+  # giving exactly this many, spread over the epoch.
+  config.data.patches_per_image = 16
   config.data.augment = True
+  # Unused: the stateless pipeline needs no shuffle buffer (kept so that
+  # older configs and command lines still parse).
   config.data.shuffle_buffer = 1024
+  # True: hold the decoded images in memory (small sets); False: hold only
+  # the encoded files and decode each pair's region (large JPEG sets).
   config.data.cache = True
-  # by_batch: every process makes the global batch and keeps its rows, so
-  # runs do not depend on the process count; by_file: each process reads
-  # its own images (for large sets such as ImageNet).
+  # by_batch: every process holds all images and makes its rows of the
+  # global batch, so batches do not depend on the process count; by_file:
+  # each process holds only its share of the images (for very large sets),
+  # and its rows draw from them.
   config.data.host_sharding = "by_batch"
+  # LR degradations, after the exact downsampling and before the flips; all
+  # off by default, so the pairs stay benchmark-exact. JPEG: a quality drawn
+  # per example from [lo, hi], e.g. (30, 95), for all but a
+  # jpeg_clean_fraction of the examples. Noise: Gaussian, its sigma drawn
+  # per example from [lo, hi] in 0..255 units, added before the JPEG.
+  config.data.jpeg_quality = ()
+  config.data.jpeg_clean_fraction = 0.0
+  config.data.noise_sigma = ()
 
   config.batch_size = 16  # global batch, split over all devices
   config.total_steps = 20_000

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import REPO_DATA
 from PIL import Image
 
@@ -177,16 +178,29 @@ def test_same_seed_same_batches_different_seed_different(folders):
   )
 
 
-def test_by_batch_processes_split_the_one_process_batches(folders):
-  config = _config(folders, batch_size=8, host_sharding="by_batch")
+@pytest.mark.parametrize("cache", [True, False])
+def test_global_batches_are_bitwise_the_same_for_1_2_4_processes(
+  folders, cache
+):
+  config = _config(folders, batch_size=8, cache=cache)
   whole = _batches(config, 3)
-  parts = [
-    _batches(config, 3, process_index=i, process_count=2) for i in range(2)
-  ]
-  for step, batch in enumerate(whole):
-    for key in ("lr", "hr"):
-      joined = np.concatenate([parts[0][step][key], parts[1][step][key]])
-      np.testing.assert_array_equal(joined, batch[key])
+  for n in (2, 4):
+    parts = [
+      _batches(config, 3, process_index=i, process_count=n) for i in range(n)
+    ]
+    for step, batch in enumerate(whole):
+      for key in ("lr", "hr"):
+        assert parts[0][step][key].shape[0] == 8 // n
+        joined = np.concatenate([part[step][key] for part in parts])
+        np.testing.assert_array_equal(joined, batch[key])
+
+
+def test_cache_false_gives_the_same_batches_as_cache_true(folders):
+  cached = _batches(_config(folders, cache=True), 3)
+  uncached = _batches(_config(folders, cache=False), 3)
+  for a, b in zip(cached, uncached, strict=True):
+    np.testing.assert_array_equal(a["lr"], b["lr"])
+    np.testing.assert_array_equal(a["hr"], b["hr"])
 
 
 def test_start_step_skips_exactly_that_many_batches(folders):
@@ -195,7 +209,79 @@ def test_start_step_skips_exactly_that_many_batches(folders):
   ds = input_pipeline.create_train_dataset(config, start_step=2)
   resumed = list(ds.take(2).as_numpy_iterator())
   for a, b in zip(whole[2:], resumed, strict=True):
+    np.testing.assert_array_equal(a["lr"], b["lr"])
     np.testing.assert_array_equal(a["hr"], b["hr"])
+
+
+def test_a_late_start_is_generated_directly_without_replay(folders):
+  config = _config(folders, batch_size=8)
+  earlier = _batches(config, 3, start_step=999_998)
+  counter = tf.Variable(0, dtype=tf.int64)
+  ds = input_pipeline.create_train_dataset(
+    config, start_step=1_000_000, pair_counter=counter
+  )
+  late = next(ds.as_numpy_iterator())
+  np.testing.assert_array_equal(late["lr"], earlier[2]["lr"])
+  np.testing.assert_array_equal(late["hr"], earlier[2]["hr"])
+  # Only the batches read and prefetched were made: no replay of the
+  # 8,000,000 pairs before step 1,000,000.
+  assert 8 <= int(counter.numpy()) < 8 * 1000
+
+
+def test_by_file_resume_equals_the_uninterrupted_stream(folders):
+  config = _config(folders, batch_size=8, host_sharding="by_file")
+  whole = _batches(config, 3, process_index=1, process_count=2)
+  resumed = _batches(config, 1, process_index=1, process_count=2, start_step=2)
+  np.testing.assert_array_equal(resumed[0]["lr"], whole[2]["lr"])
+  np.testing.assert_array_equal(resumed[0]["hr"], whole[2]["hr"])
+
+
+def test_every_image_gives_patches_per_image_pairs_per_epoch():
+  n, k = 7, 3
+  sampler = input_pipeline._Sampler(
+    base=(1, 2),
+    order_base=(3, 4),
+    num_images=n,
+    pairs_per_image=k,
+    order_batch=8,
+    order_row0=0,
+    augment=False,
+    degradation=input_pipeline.Degradation(),
+  )
+  images = tf.map_fn(sampler.image, tf.range(3 * n * k, dtype=tf.int64))
+  images = images.numpy()
+  epochs = images.reshape(3, n * k)
+  for epoch in epochs:
+    np.testing.assert_array_equal(np.bincount(epoch, minlength=n), [k] * n)
+  assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_jpeg_regions_decode_exactly_as_the_whole_image():
+  """cache=False decodes only a JPEG's region; the pixels are the same."""
+  image = image_io.read_image(
+    os.path.join(REPO_DATA, "eval", "Set5", "bird.png")
+  )
+  height, width = 251, 277  # not multiples of the 16-pixel MCU
+  encoded = tf.io.encode_jpeg(
+    image[:height, :width], quality=75, chroma_downsampling=True
+  )
+  whole = input_pipeline._decode(encoded).numpy()
+  rng = np.random.default_rng(0)
+  for size in (1, 36, 60):
+    for _ in range(20):
+      y = int(rng.integers(0, height - size + 1))
+      x = int(rng.integers(0, width - size + 1))
+      region = input_pipeline._decode_region(
+        encoded,
+        tf.constant(y, tf.int64),
+        tf.constant(x, tf.int64),
+        size,
+        height=tf.constant(height, tf.int64),
+        width=tf.constant(width, tf.int64),
+      )
+      np.testing.assert_array_equal(
+        region.numpy(), whole[y : y + size, x : x + size]
+      )
 
 
 def test_by_file_processes_read_disjoint_images_and_local_batches(folders):
@@ -246,3 +332,166 @@ def test_missing_train_set_names_the_flag(folders, tmp_path):
   config = _config(folders, train_sets="tiny,NoSuchSet")
   with pytest.raises(FileNotFoundError, match="--config.data.train_sets"):
     input_pipeline.create_train_dataset(config)
+
+
+def _jpeg(image, quality):
+  """JPEG round trip with the public TF ops (4:2:0, accurate IDCT)."""
+  encoded = tf.io.encode_jpeg(image, quality=quality, chroma_downsampling=True)
+  return tf.io.decode_jpeg(
+    encoded, channels=3, dct_method="INTEGER_ACCURATE"
+  ).numpy()
+
+
+def _sampler(**degradation):
+  return input_pipeline._Sampler(
+    base=(5, 6),
+    order_base=(7, 8),
+    num_images=10,
+    pairs_per_image=4,
+    order_batch=8,
+    order_row0=0,
+    augment=True,
+    degradation=input_pipeline.Degradation(**degradation),
+  )
+
+
+def test_default_degradation_settings_change_no_pixel(folders):
+  plain = _batches(_config(folders), 3)
+  config = _config(folders)
+  for key in ("jpeg_quality", "jpeg_clean_fraction", "noise_sigma"):
+    del config.data[key]  # a config from before the degradations
+  older = _batches(config, 3)
+  off = _batches(
+    _config(folders, jpeg_quality=(), jpeg_clean_fraction=0.0, noise_sigma=()),
+    3,
+  )
+  # JPEG in the graph, but every example drawn clean: the other draws do not
+  # move, so the pairs are the clean ones.
+  all_clean = _batches(
+    _config(folders, jpeg_quality=(50, 50), jpeg_clean_fraction=1.0), 3
+  )
+  for other in (older, off, all_clean):
+    for a, b in zip(plain, other, strict=True):
+      np.testing.assert_array_equal(a["lr"], b["lr"])
+      np.testing.assert_array_equal(a["hr"], b["hr"])
+
+
+def test_jpeg_at_one_quality_is_the_round_trip_of_the_exact_lr(folders):
+  config = _config(
+    folders, augment=False, lr_patch_size=8, jpeg_quality=(40, 40)
+  )
+  index = _PatchIndex(folders[2], 3, 8)
+  changed = 0
+  for batch in _batches(config, 3):
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+      refs = index.reference_lrs(hr)
+      assert refs, "the HR patch is not a clean aligned crop"
+      assert any(np.array_equal(lr, _jpeg(ref, 40)) for ref in refs)
+      changed += not any(np.array_equal(lr, ref) for ref in refs)
+  assert changed >= 20
+
+
+def test_jpeg_qualities_come_from_the_range(folders):
+  lo, hi = 20, 60
+  config = _config(
+    folders, augment=False, lr_patch_size=8, jpeg_quality=(lo, hi)
+  )
+  index = _PatchIndex(folders[2], 3, 8)
+  matched = set()
+  for batch in _batches(config, 2):
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+      qualities = {
+        q
+        for ref in index.reference_lrs(hr)
+        for q in range(1, 101)
+        if np.array_equal(lr, _jpeg(ref, q))
+      }
+      assert qualities & set(range(lo, hi + 1)), qualities
+      matched |= qualities & set(range(lo, hi + 1))
+  assert len(matched) > 3, "the quality does not vary"
+
+
+def test_quality_and_clean_draws_follow_the_config():
+  sampler = _sampler(jpeg_quality=(30, 33), jpeg_clean_fraction=0.25)
+  draws = tf.map_fn(
+    lambda i: sampler.draw(i // 8, i % 8)["jpeg_quality"],
+    tf.range(4000, dtype=tf.int64),
+    fn_output_signature=tf.int32,
+  ).numpy()
+  clean = np.mean(draws == 0)
+  assert abs(clean - 0.25) < 0.03, clean
+  assert set(draws[draws > 0]) == {30, 31, 32, 33}
+
+
+def test_clean_fraction_is_kept_over_many_examples(folders):
+  config = _config(
+    folders,
+    augment=False,
+    lr_patch_size=8,
+    jpeg_quality=(30, 30),
+    jpeg_clean_fraction=0.5,
+  )
+  index = _PatchIndex(folders[2], 3, 8)
+  clean = total = 0
+  for batch in _batches(config, 12):
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+      clean += any(np.array_equal(lr, r) for r in index.reference_lrs(hr))
+      total += 1
+  assert 0.35 < clean / total < 0.65, (clean, total)
+
+
+def test_noise_has_the_drawn_sigma(folders):
+  config = _config(folders, augment=False, lr_patch_size=8, noise_sigma=(6, 6))
+  index = _PatchIndex(folders[2], 3, 8)
+  diffs = []
+  for batch in _batches(config, 2):
+    for lr, hr in zip(batch["lr"], batch["hr"], strict=True):
+      ref = index.reference_lrs(hr)[0]
+      diffs.append(lr.astype(np.float64) - ref)
+  # Rounding adds 1/12 to the variance; clipping at 0 and 255 removes some.
+  assert 5.0 < np.std(diffs) < 6.5
+
+
+def test_degraded_batches_are_deterministic_and_process_independent(folders):
+  config = _config(
+    folders, jpeg_quality=(20, 90), jpeg_clean_fraction=0.2, noise_sigma=(0, 8)
+  )
+  first = _batches(config, 2)
+  again = _batches(config, 2)
+  parts = [
+    _batches(config, 2, process_index=i, process_count=2) for i in range(2)
+  ]
+  clean = _batches(_config(folders), 2)
+  for step, batch in enumerate(first):
+    for key in ("lr", "hr"):
+      np.testing.assert_array_equal(batch[key], again[step][key])
+      joined = np.concatenate([parts[0][step][key], parts[1][step][key]])
+      np.testing.assert_array_equal(batch[key], joined)
+    # Only the LR is degraded.
+    np.testing.assert_array_equal(batch["hr"], clean[step]["hr"])
+    assert not np.array_equal(batch["lr"], clean[step]["lr"])
+
+
+def test_jpeg_round_trip_is_tf_encode_jpeg_with_chroma_subsampling():
+  image = image_io.read_image(
+    os.path.join(REPO_DATA, "eval", "Set5", "baby.png")
+  )
+  image = image[:37, :45]
+  for q in (5, 50, 95):
+    got = input_pipeline.jpeg_round_trip(image, tf.constant(q))
+    np.testing.assert_array_equal(got.numpy(), _jpeg(image, q))
+
+
+@pytest.mark.parametrize(
+  "setting",
+  [
+    {"jpeg_quality": (0, 50)},
+    {"jpeg_quality": (90, 50)},
+    {"jpeg_quality": (50,)},
+    {"jpeg_clean_fraction": 1.5},
+    {"noise_sigma": (-1.0, 2.0)},
+  ],
+)
+def test_bad_degradation_settings_are_errors(folders, setting):
+  with pytest.raises(ValueError, match="--config.data"):
+    input_pipeline.create_train_dataset(_config(folders, **setting))

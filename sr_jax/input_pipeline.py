@@ -90,7 +90,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from sr_jax import imresize
-from sr_jax.datasets import image_folder, imagenet_sr
+from sr_jax.datasets import div2k, image_folder, imagenet_sr
 
 DATASETS = ("image_folder", "div2k", "imagenet_sr")
 
@@ -98,8 +98,6 @@ DATASETS = ("image_folder", "div2k", "imagenet_sr")
 # ``data.patches_per_image``.
 PATCHES_PER_IMAGE = 16
 
-# DIV2K configs of the TFDS catalog, by scale; every one has the same ``hr``.
-_DIV2K_SCALES = (2, 3, 4, 8)
 
 # Extra pixels decoded around a JPEG region. With chroma subsampled, the
 # decoder interpolates each pixel's chroma from the neighbouring chroma
@@ -354,8 +352,6 @@ def div2k_records(
   """
   # Imported here to keep this change inside the function (input_pipeline.py
   # is being rewritten in parallel); move it to the top when merging.
-  from sr_jax.datasets import div2k
-
   b = div2k.builder(scale=config.scale, data_dir=_data_dir(config))
   return _read_tfds(
     b,

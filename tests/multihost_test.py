@@ -163,3 +163,47 @@ def test_sigterm_and_kill9_resume_to_the_uninterrupted_result(tmp_path):
     assert step == total
     for a, b in zip(got, expected, strict=True):
       np.testing.assert_array_equal(a, b)  # bitwise on CPU
+
+
+def test_sigterm_on_one_of_two_processes_saves_one_agreed_step(tmp_path):
+  tiny_config(tmp_path)
+  total = 100000
+  cfg = tiny_config_file(
+    tmp_path, total_steps=total, checkpoint_every_steps=20, log_every_steps=10
+  )
+  workdir = str(tmp_path / "run")
+  port = subprocess.run(
+    [sys.executable, "-c", "import socket; s = socket.socket(); "
+     "s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"],
+    capture_output=True, text=True, check=True,
+  ).stdout.strip()  # fmt: skip
+  procs, logs = [], []
+  for i in range(2):
+    logs.append(str(tmp_path / f"process_{i}.log"))
+    with open(logs[-1], "w") as log:
+      procs.append(
+        subprocess.Popen(
+          _main(cfg, workdir)
+          + [f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+             f"--process_id={i}"],
+          cwd=REPO, env=_env(1), stdout=log, stderr=subprocess.STDOUT,
+        )
+      )  # fmt: skip
+  ckpts = os.path.join(workdir, "checkpoints")
+  try:
+    _wait_for(lambda: _has_checkpoint(ckpts), procs[0])
+    procs[1].send_signal(signal.SIGTERM)  # Only the second process.
+    codes = [p.wait(timeout=300) for p in procs]
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  assert codes == [0, 0], [open(f).read()[-2000:] for f in logs]
+  saved = sorted(int(d) for d in os.listdir(ckpts) if d.isdigit())
+  assert saved[-1] < total
+  for f in logs:
+    text = open(f).read()
+    assert "SIGTERM received by a process of the run" in text, text[-2000:]
+    assert f"all save step {saved[-1]}" in text
+  _, step = _params(tmp_path, workdir, total_steps=total)
+  assert step == saved[-1]

@@ -68,14 +68,14 @@ def evaluation(evals: int) -> dict:
   for _ in range(evals):
     once.set_params(params)
     t = time.perf_counter()
-    evaluator.run(once.sr)
+    evaluator.run(once.sr_many)
     layer.append(time.perf_counter() - t)
 
   before = []
   for _ in range(evals):
     fresh = inference.Predictor(config, params, tile=0)
     t = time.perf_counter()
-    evaluator.run(fresh.sr)
+    evaluator.run(fresh.sr_many)
     before.append(time.perf_counter() - t)
 
   def forwards():

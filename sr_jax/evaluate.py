@@ -17,8 +17,10 @@ from absl import logging
 
 from sr_jax import figures, image_io, imresize, metrics, rundir
 
-# (lr uint8 [h, w, 3], bicubic uint8 [H, W, 3]) -> sr uint8 [H, W, 3].
-SRFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# [(lr uint8 [h, w(, 3)], bicubic uint8 [H, W(, 3)]), ...] -> [sr uint8
+# [H, W, 3], ...]: a batch, so that an implementation can spread the images
+# over devices (inference.Predictor.sr_many).
+SRFunction = Callable[[list[tuple[np.ndarray, np.ndarray]]], list[np.ndarray]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,11 +137,12 @@ class Evaluator:
     kw = dict(crop_border=self.scale, convention=self.convention)
     return metrics.psnr(sr, hr, **kw), metrics.ssim(sr, hr, **kw)
 
-  def run(self, sr_fn: SRFunction, *, num_figures: int = 0):
-    """Scores ``sr_fn`` on every benchmark image.
+  def run(self, sr_many: SRFunction, *, num_figures: int = 0):
+    """Scores ``sr_many`` on every benchmark image.
 
     Args:
-      sr_fn: ``(lr, bicubic) -> sr`` on uint8 images.
+      sr_many: ``[(lr, bicubic), ...] -> [sr, ...]`` on uint8 images, called
+        once per dataset.
       num_figures: comparison figures to draw per dataset (first N images).
 
     Returns:
@@ -150,8 +153,8 @@ class Evaluator:
     results, figs = {}, {}
     for name, images in self.datasets.items():
       per_image = {}
-      for i, im in enumerate(images):
-        sr = sr_fn(im.lr, im.bicubic)
+      outputs = sr_many([(im.lr, im.bicubic) for im in images])
+      for i, (im, sr) in enumerate(zip(images, outputs, strict=True)):
         if sr.shape[:2] != im.hr.shape[:2]:
           raise ValueError(
             f"model output {sr.shape} does not match HR {im.hr.shape} for "
@@ -233,7 +236,7 @@ def evaluate(config, workdir: str, *, step: int | None = None) -> dict:
   evaluator = Evaluator.from_config(config)
   predictor = inference.Predictor(config, weights.params)
   results, figs = evaluator.run(
-    predictor.sr, num_figures=config.eval.num_figures
+    predictor.sr_many, num_figures=config.eval.num_figures
   )
   table = markdown_table(results, model_name=f"{config.model.name} ({label})")
   print(f"x{config.scale}, {config.eval.convention} convention:\n{table}")

@@ -31,6 +31,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from sr_jax import checkpointing, color, models, rundir, tiling, zoo
 from sr_jax.models.conv import Conv
@@ -297,7 +299,13 @@ class Predictor:
     self._masked_forward = jax.jit(
       functools.partial(masked_forward, self.model, channels=self.channels)
     )
+    # Every local device takes part: canvases go as a batch sharded over
+    # them, whole images round-robin (on the CPU backend sr_jax.main makes
+    # one device per core, see platform_tuning).
+    self._devices = jax.local_devices()
+    self._mesh = Mesh(np.asarray(self._devices), ("data",))
     self.params = None
+    self._replicas = []
     if params is not None:
       self.set_params(params)
 
@@ -319,7 +327,8 @@ class Predictor:
 
   def set_params(self, params) -> None:
     """Replaces the weights; nothing is recompiled."""
-    self.params = jax.device_put(params)
+    self.params = jax.device_put(params, NamedSharding(self._mesh, P()))
+    self._replicas = [jax.device_put(params, d) for d in self._devices]
 
   def sr(self, lr: np.ndarray, bicubic: np.ndarray | None) -> np.ndarray:
     """The evaluator's SR image: whole, unpadded, uint8 RGB.
@@ -331,9 +340,24 @@ class Predictor:
     Returns:
       uint8 ``[h*s, w*s, 3]``.
     """
-    bic = None if bicubic is None else to_float(bicubic)[None]
-    out = self._forward(self.params, to_float(lr)[None], bic)
-    return quantize(np.asarray(out)[0], np.uint8)
+    return self.sr_many([(lr, bicubic)])[0]
+
+  def sr_many(self, pairs) -> list[np.ndarray]:
+    """:meth:`sr` of ``[(lr, bicubic), ...]``, spread over the devices.
+
+    Image ``i`` runs on device ``i % num_devices``; all are dispatched before
+    any result is read, so the devices work at the same time.
+    """
+    pending = []
+    for i, (lr, bicubic) in enumerate(pairs):
+      device = self._devices[i % len(self._devices)]
+      bic = None
+      if bicubic is not None and self.channels == 1:
+        bic = to_float(bicubic)[None]
+      lr, bic = jax.device_put((to_float(lr)[None], bic), device)
+      replica = self._replicas[i % len(self._devices)]
+      pending.append(self._forward(replica, lr, bic))
+    return [quantize(np.asarray(out)[0], np.uint8) for out in pending]
 
   def upscale(
     self, images: list[np.ndarray], bicubics: list[np.ndarray | None]
@@ -373,20 +397,35 @@ class Predictor:
       )
 
     if not self.canvas:
-      for i, part in pieces:
+      pending = []
+      for k, (i, part) in enumerate(pieces):
+        device = self._devices[k % len(self._devices)]
         lr, bic = self._window(images[i], bicubics[i], part.window)
-        keep(i, part, np.asarray(self._forward(self.params, lr, bic))[0])
+        lr, bic = jax.device_put((lr, bic), device)
+        replica = self._replicas[k % len(self._devices)]
+        pending.append(self._forward(replica, lr, bic))
+      for (i, part), out in zip(pieces, pending, strict=True):
+        keep(i, part, np.asarray(out)[0])
       return outs
     shapes = [part.shape for _, part in pieces]
-    for placements in tiling.pack(shapes, canvas=self.canvas, gap=self._gap):
-      windows = []
-      for p in placements:
-        i, part = pieces[p.index]
-        windows.append(self._window(images[i], bicubics[i], part.window))
-      sr = self._run_canvas(windows, [p.region for p in placements])
-      for p in placements:
-        i, part = pieces[p.index]
-        keep(i, part, sr[tiling.scaled(p.region, s)])
+    canvases = tiling.pack(shapes, canvas=self.canvas, gap=self._gap)
+    n = len(self._devices)
+    for first in range(0, len(canvases), n):
+      batch = canvases[first : first + n]
+      srs = self._run_canvases(
+        [
+          [
+            self._window(images[pieces[p.index][0]], bicubics[pieces[p.index][0]],
+                         pieces[p.index][1].window) + (p.region,)
+            for p in placements
+          ]
+          for placements in batch
+        ]
+      )  # fmt: skip
+      for placements, sr in zip(batch, srs, strict=False):
+        for p in placements:
+          i, part = pieces[p.index]
+          keep(i, part, sr[tiling.scaled(p.region, s)])
     return outs
 
   def _window(self, image, bicubic, window):
@@ -397,23 +436,29 @@ class Predictor:
       bic = to_float(bicubic[tiling.scaled(window, self.scale)])[None]
     return lr, bic
 
-  def _run_canvas(self, windows, regions) -> np.ndarray:
-    """Runs windows placed on one canvas; returns its ``[C*s, C*s, 3]`` output.
+  def _run_canvases(self, canvases) -> np.ndarray:
+    """Runs one canvas per device; returns ``[n, C*s, C*s, 3]`` outputs.
 
     Args:
-      windows: ``(lr, bicubic)`` model inputs of each window (see _window).
-      regions: each window's LR region on the canvas.
+      canvases: for each canvas (at most one per device) its windows, each
+        ``(lr, bicubic, region)``: model inputs (see _window) and the LR
+        region on the canvas. Missing canvases run empty.
     """
-    c, s = self.canvas, self.scale
-    lr = np.zeros((1, c, c, 3), np.float32)
-    mask = np.zeros((1, c, c, 1), np.float32)
+    n, c, s = len(self._devices), self.canvas, self.scale
+    lr = np.zeros((n, c, c, 3), np.float32)
+    mask = np.zeros((n, c, c, 1), np.float32)
     bic = (
-      np.zeros((1, c * s, c * s, 3), np.float32) if self.channels == 1 else None
+      np.zeros((n, c * s, c * s, 3), np.float32) if self.channels == 1 else None
     )
-    for (lr_w, bic_w), region in zip(windows, regions, strict=True):
-      lr[(0, *region)] = lr_w[0]
-      mask[(0, *region)] = 1.0
-      if bic is not None:
-        bic[(0, *tiling.scaled(region, s))] = bic_w[0]
-    out = self._masked_forward(self.params, lr, bic, mask)
-    return np.asarray(out)[0]
+    for k, windows in enumerate(canvases):
+      for lr_w, bic_w, region in windows:
+        lr[(k, *region)] = lr_w[0]
+        mask[(k, *region)] = 1.0
+        if bic is not None:
+          bic[(k, *tiling.scaled(region, s))] = bic_w[0]
+    batch = NamedSharding(self._mesh, P("data"))
+    args = [jax.device_put(a, batch) for a in (lr, bic, mask) if a is not None]
+    if bic is None:
+      args.insert(1, None)
+    out = self._masked_forward(self.params, *args)
+    return np.asarray(out)

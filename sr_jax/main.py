@@ -61,6 +61,14 @@ _KEEP_FREED_MEMORY = flags.DEFINE_bool(
   "every step (1.28x on the ESPCN-RDB x3 train step; see "
   "sr_jax/platform_tuning.py). Not applied on GPU/TPU.",
 )
+_CPU_DEVICES = flags.DEFINE_integer(
+  "cpu_devices",
+  -1,
+  "On the CPU backend of a single-process run: JAX devices to split the "
+  "cores into (-1: one per core this process may use, reduced to divide "
+  "the batch; 1: XLA's single device). An XLA_FLAGS device count wins. See "
+  "sr_jax/platform_tuning.py.",
+)
 flags.mark_flags_as_required(["config"])
 
 
@@ -183,8 +191,14 @@ def _run(config, workdir: str) -> None:
   import tensorflow as tf
 
   tf.config.set_visible_devices([], "GPU")
-  init_distributed()
   from sr_jax import platform_tuning
+
+  if not _COORDINATOR.value and not _in_cluster():
+    platform_tuning.split_cpu_devices(
+      _CPU_DEVICES.value,
+      batch_size=config.batch_size if _MODE.value == "train" else 0,
+    )
+  init_distributed()
 
   platform_tuning.apply_process_tunings(
     keep_freed_memory=_KEEP_FREED_MEMORY.value

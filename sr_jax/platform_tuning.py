@@ -1,8 +1,12 @@
 """Speed tricks that were measured on one platform, applied only there.
 
-Both were measured on XLA:CPU (see README, Performance), and neither on a
-GPU or TPU, so on those backends the stock paths run:
+All were measured on XLA:CPU (see README, Performance), and none on a GPU
+or TPU, so on those backends the stock paths run:
 
+* one CPU device per core (:func:`split_cpu_devices`): XLA:CPU keeps about
+  one core busy per device, so a single device leaves the others idle; with
+  one device per core the training batch, the packed canvases of upscaling
+  and the images of an evaluation are spread over all of them;
 * the glibc allocator settings of :mod:`sr_jax.allocator` (1.28x on the
   ESPCN-RDB x3 CPU train step), process-wide, applied by
   :func:`apply_process_tunings` once the backend is known;
@@ -10,8 +14,44 @@ GPU or TPU, so on those backends the stock paths run:
   step), chosen per trace by :func:`custom_conv_vjp`.
 """
 
+import os
+
 import jax
 from absl import logging
+
+_DEVICE_COUNT_FLAG = "xla_force_host_platform_device_count"
+
+
+def usable_cores() -> int:
+  """The cores this process may run on (its affinity mask, e.g. taskset)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # Not Linux.
+    return os.cpu_count() or 1
+
+
+def split_cpu_devices(requested: int, *, batch_size: int = 0) -> int | None:
+  """Makes the CPU backend one device per core; call before JAX starts.
+
+  Args:
+    requested: devices wanted; negative for one per usable core, 0 or 1 for
+      XLA's single CPU device.
+    batch_size: a global batch the device count must divide (0: none).
+
+  Returns:
+    The device count set, or None when ``XLA_FLAGS`` already sets it (an
+    explicit choice, e.g. by launch/local.sh) or JAX already started.
+  """
+  if _DEVICE_COUNT_FLAG in os.environ.get("XLA_FLAGS", ""):
+    return None
+  n = usable_cores() if requested < 0 else max(requested, 1)
+  if batch_size:
+    n = max(d for d in range(1, n + 1) if batch_size % d == 0)
+  try:
+    jax.config.update("jax_num_cpu_devices", n)
+  except RuntimeError:  # Backends already initialized: keep what is there.
+    return None
+  return n
 
 
 def on_cpu() -> bool:

@@ -328,7 +328,7 @@ class Evaluation:
     # Fully replicated global arrays -> NumPy (works on every process).
     self._predictor.set_params(jax.tree.map(np.asarray, state.eval_params()))
     results, figs = self._evaluator.run(
-      self._predictor.sr, num_figures=config.eval.num_figures
+      self._predictor.sr_many, num_figures=config.eval.num_figures
     )
     if self._is_chief:
       self._report(step, results, figs)

@@ -25,7 +25,9 @@ def _small_set(tmp_path, n=2):
 def test_bicubic_as_model_scores_like_bicubic(tmp_path):
   _small_set(tmp_path)
   ev = evaluate.Evaluator(scale=3, data_dir=str(tmp_path), datasets=["Small"])
-  results, figs = ev.run(lambda lr, bic: color.gray_to_rgb(bic), num_figures=1)
+  results, figs = ev.run(
+    lambda pairs: [color.gray_to_rgb(bic) for _, bic in pairs], num_figures=1
+  )
   r = results["Small"]
   assert r["images"] == 2
   assert r["psnr"] == pytest.approx(r["bicubic_psnr"], abs=1e-9)

@@ -65,7 +65,8 @@ def test_packed_canvases_equal_whole_images(name):
     diff = np.abs(a.astype(int) - b.astype(int))
     assert diff.max() <= 1, name
     assert (diff > 0).mean() < 1e-3
-  # Six images of five sizes, tiled and packed: one compiled shape.
+  # Six images of five sizes, tiled and packed: one compiled shape (a
+  # batch of canvases, one per device).
   assert packed._masked_forward._cache_size() == 1
 
 
@@ -99,6 +100,11 @@ def test_sr_compiles_once_per_shape_across_weights():
   predictor.set_params(_params(config, seed=5))
   second = predictor.sr(lr, bic)
   assert predictor._forward._cache_size() == 1
+  # Spread over the two test devices: the same pixels, one compilation each.
+  both = predictor.sr_many([(lr, bic), (lr, bic)])
+  np.testing.assert_array_equal(both[0], second)
+  np.testing.assert_array_equal(both[1], second)
+  assert predictor._forward._cache_size() == 2
   assert first.shape == (60, 72, 3) and (first != second).any()
 
 

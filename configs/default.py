@@ -93,4 +93,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.every_steps = 500
   config.eval.num_figures = 2  # comparison figures per dataset
   config.eval.max_images = 0  # 0 = all
+  # > 0: each protocol LR image is saved as a JPEG of this quality (4:2:0,
+  # Pillow) and decoded before the model and bicubic see it.
+  config.eval.lr_jpeg_quality = 0
   return config

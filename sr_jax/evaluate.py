@@ -47,13 +47,18 @@ def dataset_dir(data_dir: str, name: str) -> str:
   return os.path.join(data_dir, name)
 
 
-def load_benchmark(folder: str, *, scale: int, max_images: int = 0):
+def load_benchmark(
+  folder: str, *, scale: int, max_images: int = 0, lr_jpeg_quality: int = 0
+):
   """Reads a folder of HR images and makes their LR and bicubic versions.
 
   Args:
     folder: directory of HR images.
     scale: 2, 3 or 4 (any integer >= 2 works).
     max_images: keep only the first N images (sorted by name) when > 0.
+    lr_jpeg_quality: when > 0, each LR image is saved as a JPEG of this
+      quality and decoded (:func:`image_io.jpeg_round_trip`), as a photo
+      from the web would be; the bicubic baseline is made from that LR.
 
   Returns:
     A list of :class:`EvalImage`.
@@ -71,6 +76,8 @@ def load_benchmark(folder: str, *, scale: int, max_images: int = 0):
     if min(hr.shape[:2]) < 2 * scale + 11:
       raise ValueError(f"{path}: {hr.shape[:2]} is too small to score")
     lr = imresize.imresize(hr, 1.0 / scale)
+    if lr_jpeg_quality:
+      lr = image_io.jpeg_round_trip(lr, lr_jpeg_quality)
     bicubic = imresize.imresize(lr, scale)
     name = os.path.splitext(os.path.basename(path))[0]
     out.append(EvalImage(name=name, hr=hr, lr=lr, bicubic=bicubic))
@@ -95,6 +102,7 @@ class Evaluator:
     datasets: Sequence[str],
     convention: str = "basicsr",
     max_images: int = 0,
+    lr_jpeg_quality: int = 0,
   ):
     if convention not in metrics.CONVENTIONS:
       raise ValueError(
@@ -103,6 +111,7 @@ class Evaluator:
       )
     self.scale = scale
     self.convention = convention
+    self.lr_jpeg_quality = lr_jpeg_quality
     self.datasets = {}
     self.bicubic = {}
     for name in datasets:
@@ -113,7 +122,12 @@ class Evaluator:
           "--config.eval.data_dir to the folder holding it or drop it from "
           "--config.eval.datasets"
         )
-      images = load_benchmark(folder, scale=scale, max_images=max_images)
+      images = load_benchmark(
+        folder,
+        scale=scale,
+        max_images=max_images,
+        lr_jpeg_quality=lr_jpeg_quality,
+      )
       self.datasets[name] = images
       scores = [self._score(im.bicubic, im.hr) for im in images]
       self.bicubic[name] = {
@@ -131,6 +145,7 @@ class Evaluator:
       datasets=names,
       convention=config.eval.convention,
       max_images=config.eval.get("max_images", 0),
+      lr_jpeg_quality=config.eval.get("lr_jpeg_quality", 0),
     )
 
   def _score(self, sr: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
@@ -198,12 +213,20 @@ def write_report(
 ) -> str:
   """Writes ``results_<label>.json`` and the figures into the run directory.
 
+  Results on JPEG-degraded LR go to ``results_<label>_jpeg<q>.json``, beside
+  (never over) the clean ones.
+
   Returns:
     The path of the JSON file.
   """
+  if q := config.eval.get("lr_jpeg_quality", 0):
+    label = f"{label}_jpeg{q}"
   payload = {
     "scale": config.scale,
     "convention": config.eval.convention,
+    "degradation": image_io.jpeg_settings(q)
+    if (q := config.eval.get("lr_jpeg_quality", 0))
+    else {"lr_jpeg_quality": 0},
     "datasets": results,
   }
   run.write_figures(label, figs)
@@ -239,7 +262,11 @@ def evaluate(config, workdir: str, *, step: int | None = None) -> dict:
     predictor.sr_many, num_figures=config.eval.num_figures
   )
   table = markdown_table(results, model_name=f"{config.model.name} ({label})")
-  print(f"x{config.scale}, {config.eval.convention} convention:\n{table}")
+  q = config.eval.get("lr_jpeg_quality", 0)
+  lr_kind = f", LR saved as JPEG q{q} (4:2:0)" if q else ""
+  print(
+    f"x{config.scale}, {config.eval.convention} convention{lr_kind}:\n{table}"
+  )
   write_report(
     rundir.RunDir(workdir),
     label=label,

@@ -249,3 +249,46 @@ def write_picture(path: str, picture: Picture) -> None:
     alpha = picture.alpha[..., None]
     image = np.concatenate([image.reshape(alpha.shape[:2] + (-1,)), alpha], -1)
   write_png(path, image)
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+  """``image`` saved as a baseline JPEG and decoded back, as a website would.
+
+  Pillow (its libjpeg), quality ``quality`` (1-95), 4:2:0 chroma subsampling
+  for colour, standard Huffman tables (not optimized), not progressive;
+  decoded by Pillow with its default (accurate integer) IDCT.
+
+  Args:
+    image: uint8 ``[H, W]`` or ``[H, W, 3]``.
+    quality: JPEG quality, 1 to 95.
+
+  Returns:
+    The decoded uint8 image, same shape.
+  """
+  if not 1 <= quality <= 95:
+    raise ValueError(f"JPEG quality must be in 1..95, got {quality}")
+  buf = io.BytesIO()
+  Image.fromarray(np.asarray(image)).save(
+    buf,
+    format="JPEG",
+    quality=int(quality),
+    subsampling=2,  # 4:2:0
+    optimize=False,
+    progressive=False,
+  )
+  buf.seek(0)
+  with Image.open(buf) as img:
+    return np.asarray(img).copy()
+
+
+def jpeg_settings(quality: int) -> dict:
+  """What :func:`jpeg_round_trip` does, for results files."""
+  import PIL
+
+  return {
+    "lr_jpeg_quality": int(quality),
+    "encoder": f"Pillow {PIL.__version__}",
+    "chroma_subsampling": "4:2:0",
+    "baseline": True,
+    "optimize": False,
+  }

@@ -125,3 +125,38 @@ def test_bad_dataset_leaves_no_results_file(tmp_path):
   with pytest.raises(FileNotFoundError, match="DoesNotExist"):
     evaluate.evaluate(config, str(tmp_path))
   assert not os.path.exists(tmp_path / "eval" / "results_pretrained.json")
+
+
+def test_jpeg_degraded_lr_is_the_jpeg_of_the_protocol_lr(tmp_path):
+  from sr_jax import imresize, rundir
+
+  _small_set(tmp_path, n=2)
+  clean = evaluate.Evaluator(
+    scale=3, data_dir=str(tmp_path), datasets=["Small"]
+  )
+  jpeg = evaluate.Evaluator(
+    scale=3, data_dir=str(tmp_path), datasets=["Small"], lr_jpeg_quality=30
+  )
+  for a, b in zip(clean.datasets["Small"], jpeg.datasets["Small"], strict=True):
+    np.testing.assert_array_equal(a.hr, b.hr)
+    np.testing.assert_array_equal(b.lr, image_io.jpeg_round_trip(a.lr, 30))
+    assert (b.lr != a.lr).mean() > 0.2
+    np.testing.assert_array_equal(b.bicubic, imresize.imresize(b.lr, 3))
+  assert jpeg.bicubic["Small"]["psnr"] < clean.bicubic["Small"]["psnr"] - 0.3
+
+  from configs import default
+
+  config = default.get_config()
+  config.eval.lr_jpeg_quality = 30
+  results, _ = jpeg.run(lambda pairs: [color.gray_to_rgb(b) for _, b in pairs])
+  path = evaluate.write_report(
+    rundir.RunDir(str(tmp_path / "w")),
+    label="7",
+    config=config,
+    results=results,
+    figs={},
+  )
+  assert path.endswith("results_7_jpeg30.json")
+  payload = json.load(open(path))
+  assert payload["degradation"]["lr_jpeg_quality"] == 30
+  assert payload["degradation"]["chroma_subsampling"] == "4:2:0"

@@ -1,0 +1,41 @@
+"""ESPCN-RDB x3 for real photos: trained on LR saved as JPEG (quality 30-95).
+
+The ``espcn_rdb_x3`` network and recipe, trained on T91 + BSD200 + General100
++ ImageNet800 (the shared data's ``train/`` folders, 1,191 images; ImageNet
+is the original ESPCN project's data source), where each training LR patch
+is, with probability 0.75, saved as a JPEG of a quality drawn from 30..95
+(4:2:0) and decoded (``config.data.jpeg_quality``, see
+sr_jax/input_pipeline.py); the others stay clean. It needs ``../shared/data``:
+
+  python -m sr_jax.main --config=configs/x3_jpeg.py --workdir=/work/runs/x3_jpeg
+
+Score it on JPEG-degraded LR with ``--config.eval.lr_jpeg_quality=50`` (the
+protocol LR saved as a baseline JPEG, Pillow, 4:2:0); README.md, "Real
+photos", has the table and the commands.
+"""
+
+import os
+
+from configs import default
+
+SHARED_TRAIN = os.path.join(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+  "..",
+  "shared",
+  "data",
+  "train",
+)
+
+
+def get_config():
+  config = default.get_config()
+  config.scale = 3
+  config.model.name = "espcn_rdb"
+  config.data.train_dir = os.path.normpath(SHARED_TRAIN)
+  config.data.train_sets = "T91,BSD200,General100,ImageNet800"
+  config.data.jpeg_quality = (30, 95)
+  config.data.jpeg_clean_fraction = 0.25
+  config.total_steps = 20_000
+  config.eval.every_steps = 2500
+  config.checkpoint_every_steps = 1000
+  return config

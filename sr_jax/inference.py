@@ -414,19 +414,19 @@ class Predictor:
       batch = canvases[first : first + n]
       srs = self._run_canvases(
         [
-          [
-            self._window(images[pieces[p.index][0]], bicubics[pieces[p.index][0]],
-                         pieces[p.index][1].window) + (p.region,)
-            for p in placements
-          ]
+          [(*self._piece_inputs(pieces[p.index], images, bicubics), p.region)
+           for p in placements]
           for placements in batch
         ]
       )  # fmt: skip
       for placements, sr in zip(batch, srs, strict=False):
         for p in placements:
-          i, part = pieces[p.index]
-          keep(i, part, sr[tiling.scaled(p.region, s)])
+          keep(*pieces[p.index], sr[tiling.scaled(p.region, s)])
     return outs
+
+  def _piece_inputs(self, piece, images, bicubics):
+    i, part = piece
+    return self._window(images[i], bicubics[i], part.window)
 
   def _window(self, image, bicubic, window):
     """The model inputs for one window: ``[1, ...]`` float32 lr, bicubic."""
@@ -457,8 +457,5 @@ class Predictor:
         if bic is not None:
           bic[(k, *tiling.scaled(region, s))] = bic_w[0]
     batch = NamedSharding(self._mesh, P("data"))
-    args = [jax.device_put(a, batch) for a in (lr, bic, mask) if a is not None]
-    if bic is None:
-      args.insert(1, None)
-    out = self._masked_forward(self.params, *args)
-    return np.asarray(out)
+    lr, bic, mask = jax.device_put((lr, bic, mask), batch)
+    return np.asarray(self._masked_forward(self.params, lr, bic, mask))

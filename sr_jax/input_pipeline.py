@@ -806,36 +806,28 @@ class _ImageStore:
     )
 
 
-def _load_images(
-  config: ml_collections.ConfigDict,
-  *,
-  process_index: int,
-  process_count: int,
-  min_size: int,
-) -> _ImageStore:
-  """Reads the training images (this share of them) into memory.
+def _usable_images(records, config, *, min_size: int):
+  """Which records are big enough for a pair, from their headers.
 
-  Images too small for a pair are left out with a warning.
+  Returns:
+    ``(keep, heights, widths)``: a flag per record, and the sizes of those
+    kept.
 
   Raises:
     ValueError: if no image is big enough.
   """
   scale = config.scale
-  records = train_records(
-    config, process_index=process_index, process_count=process_count
-  )
   headers = records.map(
     lambda ex: (_image_shape(ex["image"]), ex["name"]),
     num_parallel_calls=tf.data.AUTOTUNE,
   )
   keep, heights, widths = [], [], []
   for (h, w), name in headers.as_numpy_iterator():
-    if h - h % scale >= min_size and w - w % scale >= min_size:
-      keep.append(True)
+    keep.append(h - h % scale >= min_size and w - w % scale >= min_size)
+    if keep[-1]:
       heights.append(h)
       widths.append(w)
     else:
-      keep.append(False)
       logging.warning(
         "input_pipeline: skipping training image %s of %d x %d pixels: a "
         "pair needs %d x %d after modcrop",
@@ -858,6 +850,27 @@ def _load_images(
       f"{lr_margin(scale)}-pixel LR margin: lower the patch size or add "
       "larger images"
     )
+  return keep, heights, widths
+
+
+def _load_images(
+  config: ml_collections.ConfigDict,
+  *,
+  process_index: int,
+  process_count: int,
+  min_size: int,
+) -> _ImageStore:
+  """Reads the training images (this share of them) into memory.
+
+  Images too small for a pair are left out with a warning.
+
+  Raises:
+    ValueError: if no image is big enough.
+  """
+  records = train_records(
+    config, process_index=process_index, process_count=process_count
+  )
+  keep, heights, widths = _usable_images(records, config, min_size=min_size)
   heights = np.asarray(heights, np.int64)
   widths = np.asarray(widths, np.int64)
   kept = (
@@ -957,17 +970,10 @@ def create_train_dataset(
 ) -> tf.data.Dataset:
   """The endless stream of training batches for one process.
 
-  Reads ``config.scale``, ``config.seed``, ``config.batch_size`` (global) and
-  ``config.data``: ``dataset`` (image_folder | div2k | imagenet_sr),
-  ``train_sets`` and ``train_dir`` (image_folder), ``tfds_data_dir``,
-  ``lr_patch_size``, ``augment``, ``cache`` (hold the images decoded, or
-  only encoded: see the module docstring), ``host_sharding``, if present
-  ``patches_per_image`` (default :data:`PATCHES_PER_IMAGE`) and the
-  degradations (:class:`Degradation`). ``shuffle_buffer`` is not used: the
-  stream needs none.
-
-  The images are read into memory here, once; images too small for a pair
-  (:func:`min_image_size`) are left out with a warning.
+  Reads ``config.scale``, ``seed``, ``batch_size`` (global) and
+  ``config.data`` (see configs/default.py; ``shuffle_buffer`` is unused: the
+  stream needs none). The images are read into memory here, once; images
+  too small for a pair (:func:`min_image_size`) are left out with a warning.
 
   Args:
     config: the run's config.
@@ -995,6 +1001,55 @@ def create_train_dataset(
       image big enough for a pair.
     FileNotFoundError: a missing source folder (names it and the flag).
     image_io.ImageReadError: a corrupt source image (names it).
+  """
+  local_batch, p, pairs_per_image = _check_stream(
+    config, process_index, process_count, start_step
+  )
+  scale = config.scale
+  degradation = Degradation.from_config(config.data)
+  first_row = process_index * local_batch
+  read, order = _sharding_plan(config, process_index, process_count)
+  store = _load_images(config, **read, min_size=min_image_size(scale, p))
+  sampler = _Sampler(
+    base=_root_key(config.seed),
+    order_base=_root_key(config.seed, 1, order["salt"]),
+    num_images=store.num_images,
+    pairs_per_image=pairs_per_image,
+    order_batch=order["batch"],
+    order_row0=order["row0"],
+    augment=config.data.augment,
+    degradation=degradation,
+  )
+
+  def draw(index):
+    # Example ``index`` of this process's stream: a row of a global batch.
+    step = index // local_batch
+    row = first_row + index % local_batch
+    return sampler.draw(step, row)
+
+  make_pairs = functools.partial(
+    _make_pairs,
+    store=store,
+    config=config,
+    local_batch=local_batch,
+    degradation=degradation,
+    pair_counter=pair_counter,
+  )
+  ds = tf.data.Dataset.range(start_step * local_batch, _STREAM_END)
+  ds = ds.map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.batch(local_batch, drop_remainder=True)
+  ds = ds.map(make_pairs, num_parallel_calls=tf.data.AUTOTUNE)
+  ds = ds.prefetch(tf.data.AUTOTUNE)
+  options = tf.data.Options()
+  options.deterministic = True
+  return ds.with_options(options)
+
+
+def _check_stream(config, process_index, process_count, start_step):
+  """Validates the stream's arguments.
+
+  Returns:
+    ``(local_batch, lr_patch_size, pairs_per_image)``.
   """
   scale = config.scale
   if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
@@ -1024,87 +1079,75 @@ def create_train_dataset(
     raise ValueError(
       f"--config.data.patches_per_image={pairs_per_image} must be positive"
     )
-  degradation = Degradation.from_config(config.data)
   if config.data.cache and config.data.dataset == "imagenet_sr":
     logging.warning(
       "--config.data.cache=True keeps the 50,000 decoded ImageNet images in "
       "memory (tens of GB); set it to False for imagenet_sr"
     )
-  first_row = process_index * local_batch
+  return local_batch, p, pairs_per_image
+
+
+def _sharding_plan(config, process_index: int, process_count: int):
+  """Which images this process holds, and how its rows pick among them.
+
+  Returns:
+    ``(read, order)``: ``read`` are the ``process_index`` /
+    ``process_count`` to read the images with; ``order`` the batch, first
+    row and salt of the per-epoch image order.
+  """
+  local_batch = config.batch_size // process_count
   host_sharding = config.data.get("host_sharding", "by_batch")
   if host_sharding == "by_batch":
     # Every process holds every image and can make any row: the batches (and
     # so the training run) do not depend on the process count.
-    read_index, read_count = 0, 1
-    order_batch, order_row0, order_salt = config.batch_size, 0, 0
+    read = {"process_index": 0, "process_count": 1}
+    order = {"batch": config.batch_size, "row0": 0, "salt": 0}
   elif host_sharding == "by_file":
     # Each process holds only its share of the images: for large sets.
-    read_index, read_count = process_index, process_count
-    order_batch, order_row0 = local_batch, first_row
-    order_salt = 1 + process_index
+    read = {"process_index": process_index, "process_count": process_count}
+    order = {
+      "batch": local_batch,
+      "row0": process_index * local_batch,
+      "salt": 1 + process_index,
+    }
   else:
     raise ValueError(
       f"--config.data.host_sharding={host_sharding!r}: use by_batch or by_file"
     )
-  store = _load_images(
-    config,
-    process_index=read_index,
-    process_count=read_count,
-    min_size=min_image_size(scale, p),
-  )
-  sampler = _Sampler(
-    base=_root_key(config.seed),
-    order_base=_root_key(config.seed, 1, order_salt),
-    num_images=store.num_images,
-    pairs_per_image=pairs_per_image,
-    order_batch=order_batch,
-    order_row0=order_row0,
-    augment=config.data.augment,
-    degradation=degradation,
-  )
+  return read, order
+
+
+def _make_pairs(
+  draws, *, store, config, local_batch, degradation, pair_counter
+):
+  """A batch of drawn examples -> ``{"lr", "hr"}`` uint8 pairs."""
+  scale, p = config.scale, config.data.lr_patch_size
   region = p + 2 * lr_margin(scale)
-
-  def draw(index):
-    # Example ``index`` of this process's stream: a row of a global batch.
-    step = index // local_batch
-    row = first_row + index % local_batch
-    return sampler.draw(step, row)
-
-  def make_pairs(draws):
-    image = draws["image"]
-    top, left, dy, dx = _place_regions(
-      draws["bits"],
-      tf.gather(store.heights, image),
-      tf.gather(store.widths, image),
-      scale=scale,
-      lr_patch_size=p,
-    )
-    hr_regions = store.hr_regions(
-      image, top * scale, left * scale, region * scale
-    )
-    lr_regions = _resize_regions(hr_regions, scale)
-    pair = _cut_pairs(
-      lr_regions, hr_regions, dy, dx, scale=scale, lr_patch_size=p
-    )
-    if degradation.active:
-      pair["lr"] = _degrade(pair["lr"], draws, degradation)
-    if config.data.augment:
-      pair = {k: _d4(v, draws["symmetry"]) for k, v in pair.items()}
-    pair = {
-      "lr": tf.ensure_shape(pair["lr"], [local_batch, p, p, 3]),
-      "hr": tf.ensure_shape(pair["hr"], [local_batch, p * scale, p * scale, 3]),
-    }
-    if pair_counter is not None:
-      counted = pair_counter.assign_add(tf.size(image, out_type=tf.int64))
-      with tf.control_dependencies([counted]):
-        pair = {k: tf.identity(v) for k, v in pair.items()}
-    return pair
-
-  ds = tf.data.Dataset.range(start_step * local_batch, _STREAM_END)
-  ds = ds.map(draw, num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.batch(local_batch, drop_remainder=True)
-  ds = ds.map(make_pairs, num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.prefetch(tf.data.AUTOTUNE)
-  options = tf.data.Options()
-  options.deterministic = True
-  return ds.with_options(options)
+  image = draws["image"]
+  top, left, dy, dx = _place_regions(
+    draws["bits"],
+    tf.gather(store.heights, image),
+    tf.gather(store.widths, image),
+    scale=scale,
+    lr_patch_size=p,
+  )
+  hr_regions = store.hr_regions(
+    image, top * scale, left * scale, region * scale
+  )
+  lr_regions = _resize_regions(hr_regions, scale)
+  pair = _cut_pairs(
+    lr_regions, hr_regions, dy, dx, scale=scale, lr_patch_size=p
+  )
+  if degradation.active:
+    pair["lr"] = _degrade(pair["lr"], draws, degradation)
+  if config.data.augment:
+    pair = {k: _d4(v, draws["symmetry"]) for k, v in pair.items()}
+  pair = {
+    "lr": tf.ensure_shape(pair["lr"], [local_batch, p, p, 3]),
+    "hr": tf.ensure_shape(pair["hr"], [local_batch, p * scale, p * scale, 3]),
+  }
+  if pair_counter is not None:
+    counted = pair_counter.assign_add(tf.size(image, out_type=tf.int64))
+    with tf.control_dependencies([counted]):
+      pair = {k: tf.identity(v) for k, v in pair.items()}
+  return pair

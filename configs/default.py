@@ -44,6 +44,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.train_dir = os.path.join(REPO_DATA, "train")
   config.data.tfds_data_dir = ""  # '' = ~/tensorflow_datasets
   config.data.dataset = "image_folder"  # image_folder | div2k | imagenet_sr
+  # Comma-separated file names never trained on (held-out showcase images).
+  config.data.exclude = ""
   config.data.lr_patch_size = 16
   # Pairs per image per epoch: an epoch is (images x this) pairs, each image
   # giving exactly this many, spread over the epoch.

@@ -1,8 +1,9 @@
 """ESPCN-RDB x3 for real photos: trained on LR saved as JPEG (quality 30-95).
 
 The ``espcn_rdb_x3`` network and recipe, trained on T91 + BSD200 + General100
-+ ImageNet800 (the shared data's ``train/`` folders, 1,191 images; ImageNet
-is the original ESPCN project's data source), where each training LR patch
++ ImageNet800 (the shared data's ``train/`` folders, 1,191 images less the
+four README showcase photos held out; ImageNet is the original ESPCN
+project's data source), where each training LR patch
 is, with probability 0.75, saved as a JPEG of a quality drawn from 30..95
 (4:2:0) and decoded (``config.data.jpeg_quality``, see
 sr_jax/input_pipeline.py); the others stay clean. It needs ``../shared/data``:
@@ -27,12 +28,23 @@ SHARED_TRAIN = os.path.join(
 )
 
 
+# The README's before/after photos (a bird, a sign, an animal, a person),
+# held out of training.
+SHOWCASE = (
+  "n01531178_goldfinch.JPEG",
+  "n06794110_street_sign.JPEG",
+  "n02510455_giant_panda.JPEG",
+  "n10148035_groom.JPEG",
+)
+
+
 def get_config():
   config = default.get_config()
   config.scale = 3
   config.model.name = "espcn_rdb"
   config.data.train_dir = os.path.normpath(SHARED_TRAIN)
   config.data.train_sets = "T91,BSD200,General100,ImageNet800"
+  config.data.exclude = ",".join(SHOWCASE)
   config.data.jpeg_quality = (30, 95)
   config.data.jpeg_clean_fraction = 0.25
   config.total_steps = 20_000

@@ -821,8 +821,13 @@ def _usable_images(records, config, *, min_size: int):
     lambda ex: (_image_shape(ex["image"]), ex["name"]),
     num_parallel_calls=tf.data.AUTOTUNE,
   )
+  held_out = {n.strip() for n in config.data.get("exclude", "").split(",")}
   keep, heights, widths = [], [], []
   for (h, w), name in headers.as_numpy_iterator():
+    if name.decode(errors="replace") in held_out:
+      logging.info("input_pipeline: %s held out (data.exclude)", name)
+      keep.append(False)
+      continue
     keep.append(h - h % scale >= min_size and w - w % scale >= min_size)
     if keep[-1]:
       heights.append(h)

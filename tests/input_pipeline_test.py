@@ -495,3 +495,17 @@ def test_jpeg_round_trip_is_tf_encode_jpeg_with_chroma_subsampling():
 def test_bad_degradation_settings_are_errors(folders, setting):
   with pytest.raises(ValueError, match="--config.data"):
     input_pipeline.create_train_dataset(_config(folders, **setting))
+
+
+def test_excluded_images_are_never_trained_on(folders):
+  _, _, images = folders
+  names = sorted(images)
+  config = _config(folders, lr_patch_size=8)
+  everything = input_pipeline._load_images(
+    config, process_index=0, process_count=1, min_size=12
+  )
+  config = _config(folders, lr_patch_size=8, exclude=f"{names[0]},{names[1]}")
+  held_out = input_pipeline._load_images(
+    config, process_index=0, process_count=1, min_size=12
+  )
+  assert held_out.num_images == everything.num_images - 2

@@ -28,7 +28,7 @@ def create_manager(
 ) -> ocp.CheckpointManager:
   """An async CheckpointManager over the run's checkpoints folder."""
   return ocp.CheckpointManager(
-    run.checkpoints,
+    fileio.for_orbax(run.checkpoints),
     # Declared up front so that item_metadata() can read a step's tree
     # before anything is restored.
     item_handlers=ocp.StandardCheckpointHandler(),

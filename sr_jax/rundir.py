@@ -7,9 +7,10 @@
   <workdir>/eval/results_<label>.json evaluation results (label: step or
                                       "pretrained")
   <workdir>/eval/figures_<label>/     comparison figures
-  <workdir>/events.out.tfevents.*     TensorBoard (clu's writer)
+  <workdir>/events.out.tfevents.*     TensorBoard (sr_jax.summaries)
 
-Every read and write goes through :mod:`sr_jax.fileio` (atomic writes).
+Every read and write goes through :mod:`sr_jax.fileio` (atomic writes), so
+``path`` may be local or a ``gs://`` URL.
 """
 
 import datetime
@@ -79,10 +80,12 @@ class RunDir:
   def acquire_lock(self) -> None:
     """Takes the run's lock, or raises RunLockedError naming its holder.
 
-    The lock is a file created atomically (``O_EXCL``) holding host, pid
-    and start time. A lock whose process is gone (same host) or that has not
-    been refreshed (:meth:`refresh_lock`) for STALE_LOCK_SECONDS (another
-    host) is stale: it is reported and taken over.
+    The lock is a file created only if absent (:func:`fileio.create_exclusive`:
+    ``O_EXCL`` locally, an upload on condition that no object has the name on
+    Cloud Storage) holding host, pid and start time. A lock whose process is
+    gone (same host) or that has not been refreshed (:meth:`refresh_lock`)
+    for STALE_LOCK_SECONDS (another host) is stale: it is reported and taken
+    over.
     """
     self.create()
     me = {
@@ -92,7 +95,7 @@ class RunDir:
     }
     for _ in range(2):
       try:
-        fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fileio.create_exclusive(self.lock_path, json.dumps(me))
       except FileExistsError:
         holder = self._read_lock()
         why = self._stale(holder)
@@ -106,10 +109,11 @@ class RunDir:
         logging.warning(
           "Taking over the stale lock %s: %s", self.lock_path, why
         )
-        os.remove(self.lock_path)
+        try:
+          fileio.remove(self.lock_path)
+        except FileNotFoundError:
+          pass  # Another run took it over first; the next try tells.
         continue
-      with os.fdopen(fd, "w") as f:
-        json.dump(me, f)
       return
     raise RunLockedError(f"could not take {self.lock_path}")
 
@@ -130,7 +134,7 @@ class RunDir:
         pass  # Alive, another user's.
       return None
     try:
-      age = time.time() - os.path.getmtime(self.lock_path)
+      age = time.time() - fileio.mtime(self.lock_path)
     except OSError:
       return "it vanished"
     if age > STALE_LOCK_SECONDS:
@@ -140,14 +144,14 @@ class RunDir:
   def refresh_lock(self) -> None:
     """Marks the lock as alive (its holder calls this now and then)."""
     try:
-      os.utime(self.lock_path)
+      fileio.touch(self.lock_path)
     except OSError:
       pass
 
   def release_lock(self) -> None:
     try:
       if self._read_lock().get("pid") == os.getpid():
-        os.remove(self.lock_path)
+        fileio.remove(self.lock_path)
     except OSError:
       pass
 

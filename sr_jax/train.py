@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import logging
-from clu import metric_writers
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -36,6 +35,7 @@ from sr_jax import (
   metrics,
   models,
   rundir,
+  summaries,
   train_state,
 )
 
@@ -444,9 +444,7 @@ def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
   state, start_step = restore_or_init(config, run, mngr, model, tx, mesh)
   if is_chief:
     run.write_config(config)
-  writer = metric_writers.create_default_writer(
-    run.path, just_logging=not is_chief
-  )
+  writer = summaries.create_writer(run.path, just_logging=not is_chief)
   if is_chief and start_step == 0:
     writer.write_hparams(
       {

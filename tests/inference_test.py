@@ -1,6 +1,8 @@
 """Tests for sr_jax/inference.py: loading, the forward convention, packed
 canvases that equal whole-image runs, and compiling once."""
 
+import os
+
 import jax
 import numpy as np
 import pytest
@@ -184,3 +186,27 @@ def test_rundir_owns_the_layout(tmp_path):
   (tmp_path / "file").write_text("x")
   with pytest.raises(NotADirectoryError, match="file"):
     rundir.RunDir(str(tmp_path / "file")).write_config(config)
+
+
+def test_fileio_locally(tmp_path):
+  from sr_jax import fileio
+
+  path = fileio.join(str(tmp_path), "lock")
+  assert not fileio.is_url(path) and fileio.is_url("gs://bucket/run")
+  assert fileio.join("gs://bucket", "run", "x") == "gs://bucket/run/x"
+  fileio.create_exclusive(path, "me")
+  with pytest.raises(FileExistsError):
+    fileio.create_exclusive(path, "another")
+  assert fileio.read_text(path) == "me"
+  old = fileio.mtime(path) - 100
+  os.utime(path, (old, old))
+  fileio.touch(path)
+  assert fileio.mtime(path) > old + 50
+  fileio.append(fileio.join(str(tmp_path), "log"), b"ab")
+  fileio.append(fileio.join(str(tmp_path), "log"), b"cd")
+  assert fileio.read_bytes(fileio.join(str(tmp_path), "log")) == b"abcd"
+  fileio.rename(path, path + ".old")
+  fileio.remove(path + ".old")
+  assert fileio.listdir(str(tmp_path)) == ["log"]
+  with pytest.raises(FileNotFoundError):
+    fileio.remove(path)

@@ -152,18 +152,14 @@ class EventWriter(interface.MetricWriter):
     for key, value in texts.items():
       self._add(step, text_summary.text_pb(key, value))
 
-  def write_histograms(
-    self,
-    step: int,
-    arrays: Mapping[str, Any],
-    num_buckets: Mapping[str, int] | None = None,
-  ):
+  def write_histograms(self, step, arrays, num_buckets=None):
+    """Histograms of ``arrays`` (name -> array), ``num_buckets`` per name."""
+    buckets = num_buckets or {}
     for key, value in arrays.items():
-      buckets = (num_buckets or {}).get(key)
-      self._add(
-        step,
-        histogram_summary.histogram_pb(key, np.asarray(value), buckets=buckets),
+      pb = histogram_summary.histogram_pb(
+        key, np.asarray(value), buckets=buckets.get(key)
       )
+      self._add(step, pb)
 
   def write_hparams(self, hparams: Mapping[str, Any]):
     self._add(0, hparams_summary.hparams_pb(_flatten(hparams)))

@@ -222,12 +222,11 @@ def _disk_full(e: BaseException) -> bool:
 
 
 def _last_checkpoint(workdir: str) -> str:
-  folder = os.path.join(workdir, "checkpoints")
-  steps = sorted(
-    int(d)
-    for d in (os.listdir(folder) if os.path.isdir(folder) else ())
-    if d.isdigit()
-  )
+  from sr_jax import fileio, rundir
+
+  folder = rundir.RunDir(workdir).checkpoints
+  names = fileio.listdir(folder) if fileio.isdir(folder) else []
+  steps = sorted(int(d) for d in names if d.isdigit())
   return (
     f"the last saved checkpoint is step {steps[-1]} in {folder}"
     if steps

@@ -34,6 +34,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# As `python -m sr_jax.upscale` and `sr_jax.main` run: one CPU device per
+# core and the allocator tuning (set before JAX starts).
+from sr_jax import platform_tuning  # noqa: E402
+
+platform_tuning.split_cpu_devices(-1)
+platform_tuning.apply_process_tunings(keep_freed_memory=True)
+
 import harness  # noqa: E402
 
 from configs import x3  # noqa: E402
@@ -78,11 +85,24 @@ def evaluation(evals: int) -> dict:
     evaluator.run(fresh.sr_many)
     before.append(time.perf_counter() - t)
 
+  import jax
+
+  devices = jax.local_devices()
+  inputs = [
+    jax.device_put(
+      (inference.to_float(im.lr)[None], inference.to_float(im.bicubic)[None]),
+      devices[i % len(devices)],
+    )
+    for i, im in enumerate(images)
+  ]
+
   def forwards():
-    for im in images:
-      lr = inference.to_float(im.lr)[None]
-      bic = inference.to_float(im.bicubic)[None]
-      once._forward(once.params, lr, bic).block_until_ready()
+    # The network alone, spread over the devices as sr_many spreads it.
+    outs = [
+      once._forward(once._replicas[i % len(devices)], lr, bic)
+      for i, (lr, bic) in enumerate(inputs)
+    ]
+    jax.block_until_ready(outs)
 
   forwards()  # Compiled already; warm.
   forward = _median_time(forwards)
@@ -112,16 +132,39 @@ def _lr_folder(bsd100: str, out: str, *, count: int, crop: bool, seed=0):
 
 def folder(bsd100: str, count: int) -> dict:
   """The upscale command over folders vs the network on one shape."""
+  import jax
+  from jax.sharding import NamedSharding
+  from jax.sharding import PartitionSpec as P
+
   weights = zoo.load("espcn_rdb_x3")
   predictor = inference.Predictor(*weights)
-  c = predictor.canvas
-  x = np.random.default_rng(0).random((1, c, c, 3), np.float32)
-  bic = np.random.default_rng(1).random((1, 3 * c, 3 * c, 3), np.float32)
-  predictor._forward(predictor.params, x, bic).block_until_ready()
-  net_s = _median_time(
-    lambda: predictor._forward(predictor.params, x, bic).block_until_ready()
-  )
-  out = {"canvas": c, "network_px_per_s": c * c / net_s, "folders": {}}
+  c, n = predictor.canvas, len(jax.local_devices())
+  rng = np.random.default_rng(0)
+  x = rng.random((n, c, c, 3), np.float32)
+  bic = rng.random((n, 3 * c, 3 * c, 3), np.float32)
+
+  def one_input():
+    predictor._forward(
+      predictor._replicas[0], x[:1], bic[:1]
+    ).block_until_ready()
+
+  batch = NamedSharding(predictor._mesh, P("data"))
+  xs, bics = jax.device_put((x, bic), batch)
+
+  def all_devices():
+    predictor._forward(predictor.params, xs, bics).block_until_ready()
+
+  one_input()
+  all_devices()
+  net_s = _median_time(one_input)
+  all_s = _median_time(all_devices)
+  out = {
+    "canvas": c,
+    "devices": n,
+    "network_px_per_s": c * c / net_s,
+    "network_all_devices_px_per_s": n * c * c / all_s,
+    "folders": {},
+  }
   for name, crop in (("random sizes", True), ("BSD100 LR as is", False)):
     with tempfile.TemporaryDirectory() as tmp:
       src, dst = os.path.join(tmp, "in"), os.path.join(tmp, "out")

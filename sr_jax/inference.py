@@ -14,7 +14,7 @@ Training's evaluation, ``--mode=evaluate``, ``sr_jax.upscale`` and
   and input shape and reused across calls.
 
 Images of many sizes compile a bounded number of times: their tiles are
-packed on canvases of one fixed size (:func:`sr_jax.tiling.pack`) and
+packed on canvases of a few fixed sizes (:func:`sr_jax.tiling.pack`) and
 everything outside them is zeroed before every convolution, which is
 exactly what 'SAME' zero padding does at an image border. So each tile's
 output equals its whole-image output up to float rounding, whatever shares
@@ -38,6 +38,10 @@ from sr_jax import checkpointing, color, models, rundir, tiling, zoo
 from sr_jax.models.conv import Conv
 
 DEFAULT_TILE = 256
+
+# Canvas sides tried for each batch of images, as multiples of the default
+# (tile + 2 * margin): small images waste less on some sizes than on others.
+CANVAS_SCALES = (0.75, 0.875, 1.0, 1.125, 1.25, 1.5, 1.75)
 
 
 # ----------------------------------------------------------------------------
@@ -408,11 +412,12 @@ class Predictor:
         keep(i, part, np.asarray(out)[0])
       return outs
     shapes = [part.shape for _, part in pieces]
-    canvases = tiling.pack(shapes, canvas=self.canvas, gap=self._gap)
+    side, canvases = self._pack(shapes)
     n = len(self._devices)
     for first in range(0, len(canvases), n):
       batch = canvases[first : first + n]
       srs = self._run_canvases(
+        side,
         [
           [(*self._piece_inputs(pieces[p.index], images, bicubics), p.region)
            for p in placements]
@@ -436,15 +441,38 @@ class Predictor:
       bic = to_float(bicubic[tiling.scaled(window, self.scale)])[None]
     return lr, bic
 
-  def _run_canvases(self, canvases) -> np.ndarray:
+  def _pack(self, shapes) -> tuple[int, list]:
+    """Packs windows on the canvas size that wastes least.
+
+    The sizes are a fixed set (:data:`CANVAS_SCALES` times ``self.canvas``,
+    at least the largest window), so a run compiles at most that many
+    shapes. The cost counts the canvases the devices run, in whole batches
+    of one per device.
+
+    Returns:
+      ``(side, canvases)`` as from :func:`tiling.pack`.
+    """
+    n = len(self._devices)
+    largest = max(max(shape) for shape in shapes)
+    best = None
+    for factor in CANVAS_SCALES:
+      side = max(int(round(self.canvas * factor)), largest)
+      canvases = tiling.pack(shapes, canvas=side, gap=self._gap)
+      cost = -(-len(canvases) // n) * n * side * side
+      if best is None or cost < best[0]:
+        best = (cost, side, canvases)
+    return best[1], best[2]
+
+  def _run_canvases(self, side: int, canvases) -> np.ndarray:
     """Runs one canvas per device; returns ``[n, C*s, C*s, 3]`` outputs.
 
     Args:
+      side: the canvas side ``C``.
       canvases: for each canvas (at most one per device) its windows, each
         ``(lr, bicubic, region)``: model inputs (see _window) and the LR
         region on the canvas. Missing canvases run empty.
     """
-    n, c, s = len(self._devices), self.canvas, self.scale
+    n, c, s = len(self._devices), side, self.scale
     lr = np.zeros((n, c, c, 3), np.float32)
     mask = np.zeros((n, c, c, 1), np.float32)
     bic = (

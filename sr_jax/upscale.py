@@ -461,6 +461,12 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
+  # As sr_jax.main does: one CPU device per core (canvases are spread over
+  # them) and the allocator tuning, on the CPU backend only.
+  from sr_jax import platform_tuning
+
+  platform_tuning.split_cpu_devices(-1)
+  platform_tuning.apply_process_tunings(keep_freed_memory=True)
   sys.exit(run(sys.argv))
 
 

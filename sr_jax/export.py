@@ -4,7 +4,8 @@
 
 Ships the evaluation params (the EMA when the run kept one) with the run's
 config, the step, the compute it took (the run's usage record) and the
-results of ``--mode=evaluate`` at that step, if present. An existing zoo
+results of ``--mode=evaluate`` at that step, if present (on clean LR, and
+on JPEG-degraded LR for each ``--config.eval.lr_jpeg_quality`` evaluated). An existing zoo
 model is never replaced without ``--overwrite``.
 """
 
@@ -43,11 +44,17 @@ def export_run(
   if usage.get("cpu_seconds"):
     info["cpu_hours"] = round(usage["cpu_seconds"] / 3600, 2)
     info["wall_hours"] = round(usage["wall_seconds"] / 3600, 2)
-  results = run.read_results(str(weights.step))
-  if results is not None:
+  # The results at that step: clean LR under "results", JPEG-degraded LR
+  # (results_<step>_jpeg<q>.json) under "results_jpeg" by quality.
+  for label in run.result_labels(str(weights.step)):
+    results = run.read_results(label)
     for r in results["datasets"].values():
       r.pop("per_image", None)
-    info["results"] = results
+    quality = results.get("degradation", {}).get("lr_jpeg_quality", 0)
+    if quality:
+      info.setdefault("results_jpeg", {})[str(quality)] = results
+    else:
+      info["results"] = results
   return zoo.export(
     config,
     weights.params,

@@ -200,6 +200,20 @@ class RunDir:
       return None
     return json.loads(fileio.read_text(path))
 
+  def result_labels(self, prefix: str) -> list[str]:
+    """The labels of ``eval/results_<prefix>*.json`` (e.g. ``"7"``,
+    ``"7_jpeg50"`` for prefix ``"7"``), sorted."""
+    folder = fileio.join(self.path, EVAL)
+    if not fileio.isdir(folder):
+      return []
+    labels = []
+    for name in fileio.listdir(folder):
+      if name.startswith("results_") and name.endswith(".json"):
+        label = name[len("results_") : -len(".json")]
+        if label == prefix or label.startswith(prefix + "_"):
+          labels.append(label)
+    return sorted(labels)
+
   def figures_dir(self, label: str) -> str:
     return fileio.join(self.path, EVAL, f"figures_{label}")
 

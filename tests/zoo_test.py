@@ -76,3 +76,22 @@ def test_zoo_weights_evaluate_like_their_checkpoint(trained, tmp_path):
   config.model.width = 16
   with pytest.raises(ValueError, match="another model .*model.width"):
     evaluate.evaluate(config, str(tmp_path / "ev2"))
+
+
+def test_export_ships_clean_and_jpeg_results(trained, tmp_path):
+  from sr_jax import evaluate
+
+  tmp, _, workdir = trained
+  for q in (0, 50):
+    config = tiny_config(tmp, total_steps=2)
+    config.eval.lr_jpeg_quality = q
+    evaluate.evaluate(config, workdir)
+  npz = export.export_run(workdir, "j", zoo_dir=str(tmp_path / "zoo"))
+  meta = json.load(open(npz[: -len(".npz")] + ".json"))
+  assert meta["results"]["degradation"]["lr_jpeg_quality"] == 0
+  jpeg = meta["results_jpeg"]["50"]
+  assert jpeg["degradation"]["chroma_subsampling"] == "4:2:0"
+  assert (
+    jpeg["datasets"]["Set5"]["bicubic_psnr"]
+    < (meta["results"]["datasets"]["Set5"]["bicubic_psnr"])
+  )

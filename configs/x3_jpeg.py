@@ -18,6 +18,7 @@ photos", has the table and the commands.
 import os
 
 from configs import default
+from sr_jax import showcase
 
 SHARED_TRAIN = os.path.join(
   os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -28,23 +29,13 @@ SHARED_TRAIN = os.path.join(
 )
 
 
-# The README's before/after photos (a bird, a sign, an animal, a person),
-# held out of training.
-SHOWCASE = (
-  "n01531178_goldfinch.JPEG",
-  "n06794110_street_sign.JPEG",
-  "n02510455_giant_panda.JPEG",
-  "n10148035_groom.JPEG",
-)
-
-
 def get_config():
   config = default.get_config()
   config.scale = 3
   config.model.name = "espcn_rdb"
   config.data.train_dir = os.path.normpath(SHARED_TRAIN)
   config.data.train_sets = "T91,BSD200,General100,ImageNet800"
-  config.data.exclude = ",".join(SHOWCASE)
+  config.data.exclude = ",".join(showcase.PHOTOS)
   config.data.jpeg_quality = (30, 95)
   config.data.jpeg_clean_fraction = 0.25
   config.total_steps = 20_000

@@ -29,26 +29,20 @@ from sr_jax import (
   metrics,
 )
 
-_SHARED = os.path.join(
-  os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-  "..",
-  "shared",
-  "data",
-  "train",
-  "ImageNet800",
+# A bird, a sign, an animal, a person; configs/x3_jpeg.py holds them out.
+PHOTOS = (
+  "n01531178_goldfinch.JPEG",
+  "n06794110_street_sign.JPEG",
+  "n02510455_giant_panda.JPEG",
+  "n10148035_groom.JPEG",
 )
+IMAGENET800 = os.path.normpath(
+  os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "train",
+               "ImageNet800")
+)  # fmt: skip
+
 _PHOTOS = flags.DEFINE_list(
-  "photos",
-  [
-    os.path.join(_SHARED, n)
-    for n in (
-      "n01531178_goldfinch.JPEG",
-      "n06794110_street_sign.JPEG",
-      "n02510455_giant_panda.JPEG",
-      "n10148035_groom.JPEG",
-    )
-  ],
-  "Original photos.",
+  "photos", [os.path.join(IMAGENET800, n) for n in PHOTOS], "Original photos."
 )
 _MODELS = flags.DEFINE_list(
   "models", ["espcn_rdb_x3", "espcn_rdb_x3_jpeg"], "Zoo models (x3)."

@@ -44,11 +44,12 @@ def for_orbax(path: str) -> str:
   endpoint setting (so no emulator) and differs from gcsfs used here.
   ``EPATH_USE_TF=false`` (epath's own switch, read when it first resolves a
   remote path) makes it use fsspec as well. Set it to ``true`` beforehand
-  to keep TensorFlow's.
+  to keep TensorFlow's. A local path is made absolute, as Orbax requires.
   """
   if is_url(path):
     os.environ.setdefault("EPATH_USE_TF", "false")
-  return path
+    return path
+  return os.path.abspath(path)
 
 
 def join(*parts: str) -> str:

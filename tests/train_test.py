@@ -131,3 +131,11 @@ def test_bfloat16_compute_keeps_float32_params(tmp_path):
   dtypes = {x.dtype for x in jax.tree.leaves(state.params)}
   assert dtypes == {np.dtype("float32")}
   assert np.isfinite(float(jax.tree.leaves(state.params)[0].sum()))
+
+
+def test_a_relative_workdir_works(tmp_path, monkeypatch):
+  config = tiny_config(tmp_path, total_steps=2)
+  monkeypatch.chdir(tmp_path)
+  state = train.train_and_evaluate(config, os.path.join("runs", "tiny"))
+  assert int(state.step) == 2
+  assert os.listdir(tmp_path / "runs" / "tiny" / "checkpoints") == ["2"]

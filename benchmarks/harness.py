@@ -11,7 +11,11 @@ machine, where another job may be running. To make the comparison fair:
 * the driver asks the workers in turn for ``calls_per_round`` timed calls,
   reversing the order every round, so that background load hits all of them
   alike; a worker that is not being timed sleeps on its pipe;
-* reported times are medians over all the timed calls.
+* reported times are medians over all the timed calls;
+* between rounds, while every worker sleeps, a
+  :class:`benchmarks.machine.LoadMonitor` probes how busy the CPUs are:
+  other jobs' work shows there, and a loaded run prints no ratios
+  (:func:`ratio_text`).
 
 A contender is a module-level factory (picklable, so that the spawned worker
 can find it) that builds a :class:`Workload`; heavy imports belong inside the
@@ -35,6 +39,7 @@ import numpy as np
 
 # sr_jax itself (for its allocator setting); the benchmarks run from anywhere.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import machine  # noqa: E402
 from sr_jax import allocator  # noqa: E402
 
 # Allocator settings a contender can run with (``Contender.malloc``).
@@ -210,6 +215,7 @@ def run_interleaved(
   warmup_budget_s: float = 5.0,
   threads: int = 2,
   log: Callable[[str], Any] = print,
+  monitor: machine.LoadMonitor | None = None,
 ) -> dict[str, Timings]:
   """Times the contenders in worker processes, alternating between them.
 
@@ -228,6 +234,8 @@ def run_interleaved(
     threads: CPUs every worker is pinned to (the first ``threads`` of this
       process's CPUs).
     log: progress messages.
+    monitor: probes the machine before the workers start and after every
+      round (all workers idle then).
 
   Returns:
     name -> :class:`Timings`.
@@ -240,6 +248,11 @@ def run_interleaved(
     raise ValueError(f"duplicate contender names: {names}")
   ctx = multiprocessing.get_context("spawn")
   workers = {}
+  if monitor is not None:
+    p = monitor.probe()
+    log(
+      f"  idle probe before starting: others busy {p['busy_cores']:.2f} cores"
+    )
   try:
     # Set up one at a time: compiling in parallel would only slow each one.
     for c in contenders:
@@ -263,12 +276,18 @@ def run_interleaved(
         conn.send((calls_per_round, round_budget_s))
         kind, payload = conn.recv()
         samples[name].extend(payload)
+      probe = ""
+      if monitor is not None:
+        pids = [proc.pid for proc, _, _ in workers.values()]
+        busy = monitor.probe(own_pids=pids)["busy_cores"]
+        probe = f" [others busy {busy:.2f} cores]"
       log(
         f"  round {r + 1}/{rounds}: "
         + ", ".join(
           f"{n} {1e3 * np.median([s[0] for s in samples[n]]):.1f} ms"
           for n in names
         )
+        + probe
       )
       order.reverse()
   finally:
@@ -311,18 +330,28 @@ def write_json(path: str | os.PathLike, results: dict[str, Any]) -> None:
   path.write_text(json.dumps(results, indent=1) + "\n")
 
 
-def machine_line() -> str:
-  """CPU model, core count and load: the context every table needs."""
-  model = "unknown CPU"
-  try:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        model = line.split(":", 1)[1].strip()
-        break
-  except OSError:
-    pass
-  load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-  return (
-    f"{model}, {os.cpu_count()} CPUs visible, load average {load} "
-    "(other jobs share this machine: trust ratios over absolute times)"
-  )
+def machine_line(emulate: str | None = None) -> str:
+  """CPU model, ISA, cores, the class measured and the load: the context
+  every table needs."""
+  return machine.header(machine.cpu_info(), emulate)
+
+
+LOADED = "machine loaded"
+
+
+def ratio_text(
+  ratio: float, *, loaded: bool, show_loaded: bool, unit: str = ""
+) -> str:
+  """A ratio for a table, or :data:`LOADED` when the run was loaded.
+
+  Args:
+    ratio: the ratio.
+    loaded: the run's :class:`machine.LoadMonitor` verdict.
+    show_loaded: print it anyway, marked, for a look under load.
+    unit: text after the number.
+  """
+  if not loaded:
+    return f"{ratio:.2f}{unit}"
+  if show_loaded:
+    return f"{ratio:.2f}{unit} (loaded)"
+  return LOADED

@@ -115,6 +115,7 @@ class Timings:
     cpu_s: CPU seconds (all threads of the worker) of each call.
     faults: minor page faults of each call.
     info: the workload's ``info``.
+    rounds: the round (0-based) of each call.
   """
 
   name: str
@@ -122,6 +123,18 @@ class Timings:
   cpu_s: list[float]
   faults: list[int]
   info: dict[str, Any]
+  rounds: list[int] = dataclasses.field(default_factory=list)
+
+  def only_rounds(self, keep: set[int]) -> "Timings":
+    """The calls of the rounds in ``keep``."""
+    idx = [i for i, r in enumerate(self.rounds) if r in keep]
+    return dataclasses.replace(
+      self,
+      wall_s=[self.wall_s[i] for i in idx],
+      cpu_s=[self.cpu_s[i] for i in idx],
+      faults=[self.faults[i] for i in idx],
+      rounds=[self.rounds[i] for i in idx],
+    )
 
   @property
   def median_s(self) -> float:
@@ -275,11 +288,11 @@ def run_interleaved(
         _, conn, _ = workers[name]
         conn.send((calls_per_round, round_budget_s))
         kind, payload = conn.recv()
-        samples[name].extend(payload)
+        samples[name].extend((*sample, r) for sample in payload)
       probe = ""
       if monitor is not None:
         pids = [proc.pid for proc, _, _ in workers.values()]
-        busy = monitor.probe(own_pids=pids)["busy_cores"]
+        busy = monitor.probe(own_pids=pids, after_round=r)["busy_cores"]
         probe = f" [others busy {busy:.2f} cores]"
       log(
         f"  round {r + 1}/{rounds}: "
@@ -305,6 +318,7 @@ def run_interleaved(
       wall_s=[s[0] for s in samples[name]],
       cpu_s=[s[1] for s in samples[name]],
       faults=[s[2] for s in samples[name]],
+      rounds=[s[3] for s in samples[name]],
       info=workers[name][2],
     )
     for name in names
@@ -337,6 +351,29 @@ def machine_line(emulate: str | None = None) -> str:
 
 
 LOADED = "machine loaded"
+
+
+def quiet_rounds_only(
+  timings: dict[str, Timings],
+  monitor: machine.LoadMonitor,
+  *,
+  min_rounds: int = 3,
+) -> tuple[dict[str, Timings], str] | None:
+  """Every contender's calls from the rounds the machine was quiet in.
+
+  Returns:
+    ``(timings, note)``, or None when fewer than ``min_rounds`` rounds had
+    a quiet probe on both sides.
+  """
+  quiet = monitor.quiet_rounds()
+  if len(quiet) < min_rounds:
+    return None
+  note = (
+    f"times and ratios from the {len(quiet)} of {monitor.rounds} rounds "
+    f"with quiet idle probes before and after (rounds "
+    f"{', '.join(str(r + 1) for r in sorted(quiet))})"
+  )
+  return {n: t.only_rounds(quiet) for n, t in timings.items()}, note
 
 
 def ratio_text(

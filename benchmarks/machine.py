@@ -234,14 +234,48 @@ class LoadMonitor:
     self.settle_s = settle_s
     self.probe_s = probe_s
     self.probes: list[dict[str, float]] = []
+    # Round r's probes (0-based): before it (the one after round r - 1, or
+    # the first probe) and after it.
+    self._before: dict[int, dict[str, float]] = {}
+    self._after: dict[int, dict[str, float]] = {}
     self.loadavg_start = os.getloadavg()
 
-  def probe(self, own_pids: Sequence[int] = ()) -> dict[str, float]:
-    """One probe; waits ``settle_s`` first for spinning threads to sleep."""
+  def probe(
+    self, own_pids: Sequence[int] = (), *, after_round: int | None = None
+  ) -> dict[str, float]:
+    """One probe; waits ``settle_s`` first for spinning threads to sleep.
+
+    Args:
+      own_pids: the benchmark's workers (not counted as other jobs).
+      after_round: the round that just ended (None: before the first).
+    """
     time.sleep(self.settle_s)
     p = idle_probe(self.probe_s, own_pids=own_pids)
     self.probes.append(p)
+    if after_round is None:
+      self._before[0] = p
+    else:
+      self._after[after_round] = p
+      self._before[after_round + 1] = p
     return p
+
+  def quiet(self, p: dict[str, float]) -> bool:
+    """Whether one probe found the machine quiet."""
+    return (
+      p["busy_cores"] <= self.max_busy_cores and p["steal"] <= self.max_steal
+    )
+
+  @property
+  def rounds(self) -> int:
+    return len(self._after)
+
+  def quiet_rounds(self) -> set[int]:
+    """Rounds whose probes before and after both found the machine quiet."""
+    return {
+      r
+      for r, p in self._after.items()
+      if self.quiet(p) and r in self._before and self.quiet(self._before[r])
+    }
 
   @property
   def busy_cores(self) -> float:
@@ -269,6 +303,8 @@ class LoadMonitor:
       ),
       "steal_mean": round(self.steal, 3),
       "probes": len(self.probes),
+      "quiet_rounds": sorted(r + 1 for r in self.quiet_rounds()),
+      "rounds": self.rounds,
       "threshold_busy_cores": self.max_busy_cores,
       "loadavg_start": [round(v, 2) for v in self.loadavg_start],
       "loadavg_end": [round(v, 2) for v in os.getloadavg()],
@@ -278,14 +314,15 @@ class LoadMonitor:
     """The verdict, for the output."""
     s = self.summary()
     verdict = (
-      "MACHINE LOADED: other jobs ran while timing; ratios withheld"
+      "MACHINE LOADED: other jobs ran while timing"
       if self.loaded
       else "machine quiet"
     )
     return (
       f"{verdict} (idle probes: others kept {s['other_jobs_busy_cores_mean']:.2f}"
       f" cores busy on average, max {s['other_jobs_busy_cores_max']:.2f}; "
-      f"steal {s['steal_mean']:.1%}; {s['probes']} probes; threshold "
+      f"steal {s['steal_mean']:.1%}; {s['probes']} probes, quiet on both "
+      f"sides of {len(s['quiet_rounds'])} of {s['rounds']} rounds; threshold "
       f"{self.max_busy_cores} cores; load average at start "
       f"{', '.join(f'{v:.2f}' for v in s['loadavg_start'])}, at end "
       f"{', '.join(f'{v:.2f}' for v in s['loadavg_end'])})"
@@ -336,13 +373,12 @@ def add_flags(parser) -> None:
   )
 
 
-def start(emulate: str | None) -> tuple[dict[str, Any], LoadMonitor]:
-  """Sets the emulation for the workers, prints the header, starts probing.
+def start(emulate: str | None) -> dict[str, Any]:
+  """Sets the emulation for the workers and prints the header.
 
   Returns:
-    ``(record, monitor)``: ``record`` is the JSON's ``machine`` entry (CPU,
-    class measured, environment set); add ``monitor.summary()`` as its
-    ``load`` at the end.
+    The JSON's ``machine`` entry (CPU, class measured, environment set);
+    add each :class:`LoadMonitor`'s ``summary()`` as its ``load``.
   """
   env = apply_emulation(emulate)
   info = cpu_info()
@@ -362,4 +398,4 @@ def start(emulate: str | None) -> tuple[dict[str, Any], LoadMonitor]:
     "emulation_env": env,
     "emulation_gap": gap,
   }
-  return record, LoadMonitor()
+  return record

@@ -888,9 +888,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     return
 
-  record, monitor = machine.start(args.emulate)
+  record = machine.start(args.emulate)
   results, rows = {}, []
   if args.breakdown:
+    monitor = machine.LoadMonitor()
     for name in names:
       print(f"{name} (breakdown):")
       config_rows, results[name] = breakdown(
@@ -915,27 +916,44 @@ def main(argv: list[str] | None = None) -> None:
       results["machine"] = {**record, "load": monitor.summary()}
       harness.write_json(args.json, results)
     return
-  timings = {}
+  timings, notes = {}, []
   for name in names:
     print(f"{name}:")
+    # One monitor per config: its rounds are numbered from 1 again.
+    monitor = machine.LoadMonitor()
     timings[name] = benchmark_config(
       name,
       rounds=args.rounds,
       steps_per_round=args.steps_per_round,
       monitor=monitor,
     )
-  for name in names:
+    record.setdefault("load", {})[name] = monitor.summary()
+    note = f"{name}: {monitor.line()}"
+    loaded = monitor.loaded
+    if loaded:
+      quiet = harness.quiet_rounds_only(timings[name], monitor)
+      if quiet is None:
+        note += "; too few quiet rounds: ratios withheld"
+      else:
+        timings[name], how = quiet
+        note += f"; {how}"
+        loaded = False
+    notes.append(note)
     config_rows, results[name] = summarize(
       name,
       timings[name],
       load_config(name).batch_size,
-      loaded=monitor.loaded,
+      loaded=loaded,
       show_loaded=args.ratios_under_load,
+    )
+    results[name]["ratios_from_quiet_rounds_only"] = (
+      monitor.loaded and not loaded
     )
     rows += config_rows
   print()
   print(machine.header(machine.cpu_info(), args.emulate))
-  print(monitor.line())
+  for note in notes:
+    print(note)
   print(
     f"Train step, batch 16, LR patch 16 (x3), L1 + Adam, {THREADS} CPUs; "
     f"{args.rounds} rounds x {args.steps_per_round} steps, interleaved. "
@@ -948,7 +966,7 @@ def main(argv: list[str] | None = None) -> None:
   )
   print(harness.markdown_table(HEADERS, rows))
   if args.json:
-    results["machine"] = {**record, "load": monitor.summary()}
+    results["machine"] = record
     harness.write_json(args.json, results)
 
 

@@ -11,7 +11,11 @@ machine, where another job may be running. To make the comparison fair:
 * the driver asks the workers in turn for ``calls_per_round`` timed calls,
   reversing the order every round, so that background load hits all of them
   alike; a worker that is not being timed sleeps on its pipe;
-* reported times are medians over all the timed calls.
+* reported times are medians over all the timed calls;
+* between rounds, while every worker sleeps, a
+  :class:`benchmarks.machine.LoadMonitor` probes how busy the CPUs are:
+  other jobs' work shows there, and a loaded run prints no ratios
+  (:func:`ratio_text`).
 
 A contender is a module-level factory (picklable, so that the spawned worker
 can find it) that builds a :class:`Workload`; heavy imports belong inside the
@@ -35,6 +39,7 @@ import numpy as np
 
 # sr_jax itself (for its allocator setting); the benchmarks run from anywhere.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import machine  # noqa: E402
 from sr_jax import allocator  # noqa: E402
 
 # Allocator settings a contender can run with (``Contender.malloc``).
@@ -110,6 +115,7 @@ class Timings:
     cpu_s: CPU seconds (all threads of the worker) of each call.
     faults: minor page faults of each call.
     info: the workload's ``info``.
+    rounds: the round (0-based) of each call.
   """
 
   name: str
@@ -117,6 +123,18 @@ class Timings:
   cpu_s: list[float]
   faults: list[int]
   info: dict[str, Any]
+  rounds: list[int] = dataclasses.field(default_factory=list)
+
+  def only_rounds(self, keep: set[int]) -> "Timings":
+    """The calls of the rounds in ``keep``."""
+    idx = [i for i, r in enumerate(self.rounds) if r in keep]
+    return dataclasses.replace(
+      self,
+      wall_s=[self.wall_s[i] for i in idx],
+      cpu_s=[self.cpu_s[i] for i in idx],
+      faults=[self.faults[i] for i in idx],
+      rounds=[self.rounds[i] for i in idx],
+    )
 
   @property
   def median_s(self) -> float:
@@ -210,6 +228,7 @@ def run_interleaved(
   warmup_budget_s: float = 5.0,
   threads: int = 2,
   log: Callable[[str], Any] = print,
+  monitor: machine.LoadMonitor | None = None,
 ) -> dict[str, Timings]:
   """Times the contenders in worker processes, alternating between them.
 
@@ -228,6 +247,8 @@ def run_interleaved(
     threads: CPUs every worker is pinned to (the first ``threads`` of this
       process's CPUs).
     log: progress messages.
+    monitor: probes the machine before the workers start and after every
+      round (all workers idle then).
 
   Returns:
     name -> :class:`Timings`.
@@ -240,6 +261,11 @@ def run_interleaved(
     raise ValueError(f"duplicate contender names: {names}")
   ctx = multiprocessing.get_context("spawn")
   workers = {}
+  if monitor is not None:
+    p = monitor.probe()
+    log(
+      f"  idle probe before starting: others busy {p['busy_cores']:.2f} cores"
+    )
   try:
     # Set up one at a time: compiling in parallel would only slow each one.
     for c in contenders:
@@ -262,13 +288,19 @@ def run_interleaved(
         _, conn, _ = workers[name]
         conn.send((calls_per_round, round_budget_s))
         kind, payload = conn.recv()
-        samples[name].extend(payload)
+        samples[name].extend((*sample, r) for sample in payload)
+      probe = ""
+      if monitor is not None:
+        pids = [proc.pid for proc, _, _ in workers.values()]
+        busy = monitor.probe(own_pids=pids, after_round=r)["busy_cores"]
+        probe = f" [others busy {busy:.2f} cores]"
       log(
         f"  round {r + 1}/{rounds}: "
         + ", ".join(
           f"{n} {1e3 * np.median([s[0] for s in samples[n]]):.1f} ms"
           for n in names
         )
+        + probe
       )
       order.reverse()
   finally:
@@ -286,6 +318,7 @@ def run_interleaved(
       wall_s=[s[0] for s in samples[name]],
       cpu_s=[s[1] for s in samples[name]],
       faults=[s[2] for s in samples[name]],
+      rounds=[s[3] for s in samples[name]],
       info=workers[name][2],
     )
     for name in names
@@ -311,18 +344,51 @@ def write_json(path: str | os.PathLike, results: dict[str, Any]) -> None:
   path.write_text(json.dumps(results, indent=1) + "\n")
 
 
-def machine_line() -> str:
-  """CPU model, core count and load: the context every table needs."""
-  model = "unknown CPU"
-  try:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-      if line.startswith("model name"):
-        model = line.split(":", 1)[1].strip()
-        break
-  except OSError:
-    pass
-  load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-  return (
-    f"{model}, {os.cpu_count()} CPUs visible, load average {load} "
-    "(other jobs share this machine: trust ratios over absolute times)"
+def machine_line(emulate: str | None = None) -> str:
+  """CPU model, ISA, cores, the class measured and the load: the context
+  every table needs."""
+  return machine.header(machine.cpu_info(), emulate)
+
+
+LOADED = "machine loaded"
+
+
+def quiet_rounds_only(
+  timings: dict[str, Timings],
+  monitor: machine.LoadMonitor,
+  *,
+  min_rounds: int = 3,
+) -> tuple[dict[str, Timings], str] | None:
+  """Every contender's calls from the rounds the machine was quiet in.
+
+  Returns:
+    ``(timings, note)``, or None when fewer than ``min_rounds`` rounds had
+    a quiet probe on both sides.
+  """
+  quiet = monitor.quiet_rounds()
+  if len(quiet) < min_rounds:
+    return None
+  note = (
+    f"times and ratios from the {len(quiet)} of {monitor.rounds} rounds "
+    f"with quiet idle probes before and after (rounds "
+    f"{', '.join(str(r + 1) for r in sorted(quiet))})"
   )
+  return {n: t.only_rounds(quiet) for n, t in timings.items()}, note
+
+
+def ratio_text(
+  ratio: float, *, loaded: bool, show_loaded: bool, unit: str = ""
+) -> str:
+  """A ratio for a table, or :data:`LOADED` when the run was loaded.
+
+  Args:
+    ratio: the ratio.
+    loaded: the run's :class:`machine.LoadMonitor` verdict.
+    show_loaded: print it anyway, marked, for a look under load.
+    unit: text after the number.
+  """
+  if not loaded:
+    return f"{ratio:.2f}{unit}"
+  if show_loaded:
+    return f"{ratio:.2f}{unit} (loaded)"
+  return LOADED

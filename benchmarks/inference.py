@@ -14,25 +14,34 @@ each in its own worker process pinned to the same 2 CPUs, interleaved (see
 * ``sr_jax ESPCN``: ``sr_jax.models.opencv_espcn``, i.e. sr_jax's ``ESPCN``
   with the weights of OpenCV's ``ESPCN_x3.pb``, jitted, NumPy in and out:
 
-  - ``Y only``: the network on the float32 Y plane;
   - ``full pipeline``: uint8 BGR in, uint8 BGR out, OpenCV's colour
-    handling (``upscale_bgr``), one jitted function;
-  - both also with the tuned malloc (``harness.keep_freed_memory(
-    one_arena=True)``).
+    handling (``upscale_bgr``), on the CPU backend split into one JAX device
+    per core (as ``sr_jax.main`` splits it): the frame cut into horizontal
+    bands with the receptive radius as overlap, one band per device
+    (``opencv_espcn.parallel_upscale_bgr``, exact);
+  - ``Y only``: the network on the float32 Y plane, banded the same way;
+  - both also on XLA's single CPU device (``1 device``), whole frame;
+  - every sr_jax row with the malloc tuning ``sr_jax.main`` applies on CPU
+    (``harness.keep_freed_memory(one_arena=True)``).
 * OpenCV 5 (``opencv-contrib-python-headless``, ``cv2.setNumThreads(2)``):
   ``dnn_superres`` ``upsample`` (full pipeline) with ``ESPCN_x3.pb``,
   ``FSRCNN_x3.pb`` and ``FSRCNN-small_x3.pb``; the ESPCN graph alone through
   ``cv2.dnn`` on the Y blob (what ``upsample`` runs inside); and
   ``cv2.resize(INTER_CUBIC)`` of the BGR frame.
 * ``sr_jax ESPCN-RDB``: the ``configs/x3.py`` network (random parameters),
-  Y only, for information.
-* ``jax matmul``: a 2048^3 float32 product, this CPU's practical peak.
+  Y only, banded over one device per core like ESPCN.
+* ``jax matmul``: a 2048^3 float32 product on XLA's single CPU device (its
+  Eigen matmul uses every core): this CPU's practical peak.
 
 GFLOP/s counts 2 * the convolutions' multiply-adds on the 640x360 input
 (``k*k*c_in*c_out`` per pixel per layer). R = the peer's time / sr_jax's
 (R > 1: sr_jax faster); full-pipeline peers are compared with sr_jax's full
-pipeline, the bare OpenCV network with sr_jax's Y-only network; "R vs
-malloc tuned" compares with the malloc-tuned sr_jax row instead.
+pipeline, the bare OpenCV network with sr_jax's Y-only network; "R vs 1
+device" compares with the single-device sr_jax row instead. Cores busy =
+process CPU time / wall time. The header names the CPU and its ISA;
+``--emulate=avx2`` caps every worker at AVX2 (``benchmarks/machine.py``);
+ratios are withheld when the idle probes between rounds find other jobs
+running (``--ratios_under_load`` prints them, marked).
 """
 
 import argparse
@@ -46,7 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import harness, train_step  # noqa: E402
+from benchmarks import harness, machine, train_step  # noqa: E402
 
 FRAME_SOURCE = REPO / "data" / "eval" / "Set14" / "monarch.png"
 FRAME_SIZE = (640, 360)  # width, height
@@ -80,8 +89,28 @@ def conv_flops(params, height: int, width: int) -> float:
   return 2.0 * macs * height * width
 
 
-def sr_jax_espcn(peers: str, pipeline: bool) -> harness.Workload:
-  """OpenCV's ESPCN weights in sr_jax, jitted: Y plane or whole BGR frame."""
+def _split_devices(parallel: bool) -> None:
+  """One CPU device per core (as ``sr_jax.main``) or XLA's one; before JAX
+  starts."""
+  from sr_jax import platform_tuning
+
+  platform_tuning.split_cpu_devices(-1 if parallel else 1)
+
+
+def sr_jax_espcn(
+  peers: str, pipeline: bool, parallel: bool
+) -> harness.Workload:
+  """OpenCV's ESPCN weights in sr_jax: Y plane or whole BGR frame.
+
+  Args:
+    peers: the folder with ``ESPCN_x3.npz``.
+    pipeline: uint8 BGR in and out (``upscale_bgr``), else the Y plane.
+    parallel: one device per core, a band of the frame on each; else XLA's
+      single device, the whole frame.
+  """
+  _split_devices(parallel)
+  import functools
+
   import jax
   import jax.numpy as jnp
 
@@ -90,58 +119,88 @@ def sr_jax_espcn(peers: str, pipeline: bool) -> harness.Workload:
   model, params = opencv_espcn.load_opencv_espcn(
     os.path.join(peers, "ESPCN_x3.npz")
   )
-  params = jax.device_put(params)
   frame = load_frame()
   if pipeline:
-    fn = jax.jit(opencv_espcn.upscale_bgr, static_argnums=0)
+    upscale = opencv_espcn.upscale_bgr
     x = frame
   else:
-    fn = jax.jit(opencv_espcn.upscale_y, static_argnums=0)
+    upscale = opencv_espcn.upscale_y
     ycrcb = np.asarray(opencv_espcn.bgr_to_ycrcb(jnp.asarray(frame)))
     x = ycrcb[..., 0].astype(np.float32) / 255.0
+  whole = jax.jit(upscale, static_argnums=0)
+  if parallel:
+    fn = opencv_espcn.BandParallel(
+      functools.partial(upscale, model),
+      params,
+      halo=max(model.receptive_radius, 1),
+      scale=model.scale,
+    )
+  else:
+    device_params = jax.device_put(params)
+    fn = functools.partial(whole, model, device_params)
 
   def run():
-    return np.asarray(fn(model, params, x))
+    return np.asarray(fn(x))
 
+  out = run()
+  expected = np.asarray(whole(model, params, x))
   info = {
     "flops": conv_flops(params, *frame.shape[:2]),
-    "xla_flops": harness.xla_flops(fn, model, params, x),
-    "output_shape": list(run().shape),
+    "xla_flops": harness.xla_flops(whole, model, params, x),
+    "output_shape": list(out.shape),
+    "devices": jax.local_device_count(),
+    "max_diff_to_whole_frame": float(
+      np.abs(out.astype(np.float32) - expected.astype(np.float32)).max()
+    ),
+    "isa": machine.framework_isa("jax"),
   }
   return harness.Workload(run=run, info=info)
 
 
 def sr_jax_espcn_rdb() -> harness.Workload:
-  """The configs/x3.py ESPCN-RDB, random parameters, on the Y plane."""
+  """The configs/x3.py ESPCN-RDB, random parameters, on the Y plane, a band
+  of the frame on each of one device per core."""
+  _split_devices(True)
   import jax
   import jax.numpy as jnp
 
   from sr_jax import models
+  from sr_jax.models import opencv_espcn
 
   config = train_step.load_config("espcn_rdb_x3")
   model = models.create(config)
   params = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
   w, h = FRAME_SIZE
-  x = load_frame()[None, :, :, 1:2].astype(np.float32) / 255.0
+  y = load_frame()[:, :, 1].astype(np.float32) / 255.0
 
-  @jax.jit
-  def fn(params, x):
-    return model.apply({"params": params}, x)
+  def apply(params, y):
+    return model.apply({"params": params}, y[None, :, :, None])[0, :, :, 0]
+
+  fn = opencv_espcn.BandParallel(
+    apply,
+    params,
+    # The bicubic image skip reads 2 LR pixels on each side.
+    halo=max(model.receptive_radius, 2),
+    scale=config.scale,
+  )
 
   def run():
-    return np.asarray(fn(params, x))
+    return fn(y)
 
   info = {
     "flops": conv_flops(params, h, w),
-    "xla_flops": harness.xla_flops(fn, params, x),
+    "xla_flops": harness.xla_flops(jax.jit(apply), params, y),
     "params": models.count_params(params),
     "output_shape": list(run().shape),
+    "devices": jax.local_device_count(),
+    "isa": machine.framework_isa("jax"),
   }
   return harness.Workload(run=run, info=info)
 
 
 def jax_matmul() -> harness.Workload:
   """``MATMUL_N``^3 float32 matmul in jax: the practical peak."""
+  _split_devices(False)
   import jax
   import jax.numpy as jnp
 
@@ -178,7 +237,11 @@ def opencv_superres(
   def run():
     return sr.upsample(frame)
 
-  info = {"output_shape": list(run().shape), "opencv": cv2.__version__}
+  info = {
+    "output_shape": list(run().shape),
+    "opencv": cv2.__version__,
+    "isa": machine.framework_isa("cv2"),
+  }
   return harness.Workload(run=run, info=info)
 
 
@@ -197,7 +260,11 @@ def opencv_espcn_net(peers: str, threads: int = 2) -> harness.Workload:
     net.setInput(blob)
     return net.forward()
 
-  return harness.Workload(run=run, info={"output_shape": list(run().shape)})
+  info = {
+    "output_shape": list(run().shape),
+    "isa": machine.framework_isa("cv2"),
+  }
+  return harness.Workload(run=run, info=info)
 
 
 def opencv_resize(threads: int = 2) -> harness.Workload:
@@ -213,11 +280,11 @@ def opencv_resize(threads: int = 2) -> harness.Workload:
 
 
 # Contender names.
-Y = "sr_jax ESPCN, Y only"
-Y_TUNED = "sr_jax ESPCN, Y only (malloc tuned)"
-FULL = "sr_jax ESPCN, full pipeline"
-FULL_TUNED = "sr_jax ESPCN, full pipeline (malloc tuned)"
-RDB = "sr_jax ESPCN-RDB (configs/x3.py), Y only"
+FULL = "sr_jax ESPCN, full pipeline, 1 device per core"
+FULL_1 = "sr_jax ESPCN, full pipeline, 1 device"
+Y = "sr_jax ESPCN, Y only, 1 device per core"
+Y_1 = "sr_jax ESPCN, Y only, 1 device"
+RDB = "sr_jax ESPCN-RDB (configs/x3.py), Y only, 1 device per core"
 MATMUL = f"jax matmul {MATMUL_N}^3 f32"
 CV_ESPCN = "OpenCV dnn_superres ESPCN_x3"
 CV_NET = "OpenCV dnn ESPCN_x3 net, Y only"
@@ -228,52 +295,47 @@ CV_RESIZE = "cv2.resize INTER_CUBIC"
 # name -> (what it computes, the sr_jax row it is compared with, JSON key)
 _ROWS = {
   FULL: ("BGR uint8 -> BGR uint8", None, "sr_jax"),
-  FULL_TUNED: ("BGR uint8 -> BGR uint8", None, "sr_jax_malloc_tuned"),
+  FULL_1: ("BGR uint8 -> BGR uint8", None, "sr_jax_1_device"),
   CV_ESPCN: ("BGR uint8 -> BGR uint8", FULL, "opencv_espcn"),
   CV_FSRCNN: ("BGR uint8 -> BGR uint8", FULL, "opencv_fsrcnn"),
   CV_FSRCNN_SMALL: ("BGR uint8 -> BGR uint8", FULL, "opencv_fsrcnn_small"),
   CV_RESIZE: ("BGR uint8 -> BGR uint8", FULL, "cv2_resize_cubic"),
   Y: ("Y float32 -> Y float32", None, "sr_jax"),
-  Y_TUNED: ("Y float32 -> Y float32", None, "sr_jax_malloc_tuned"),
+  Y_1: ("Y float32 -> Y float32", None, "sr_jax_1_device"),
   CV_NET: ("Y float32 -> Y float32", Y, "opencv_dnn_net"),
   RDB: ("Y float32 -> Y float32", None, "sr_jax"),
   MATMUL: ("2048x2048 @ 2048x2048", None, "jax"),
 }
-# The malloc-tuned twin of each sr_jax row that peers are compared with.
-_TUNED = {FULL: FULL_TUNED, Y: Y_TUNED}
+# The single-device twin of each sr_jax row that peers are compared with.
+_ONE_DEVICE = {FULL: FULL_1, Y: Y_1}
 _JSON_GROUP = {
   FULL: "espcn_x3_640x360",
-  FULL_TUNED: "espcn_x3_640x360",
+  FULL_1: "espcn_x3_640x360",
   CV_ESPCN: "espcn_x3_640x360",
   CV_FSRCNN: "espcn_x3_640x360",
   CV_FSRCNN_SMALL: "espcn_x3_640x360",
   CV_RESIZE: "espcn_x3_640x360",
   Y: "espcn_x3_640x360_y_only",
-  Y_TUNED: "espcn_x3_640x360_y_only",
+  Y_1: "espcn_x3_640x360_y_only",
   CV_NET: "espcn_x3_640x360_y_only",
   RDB: "espcn_rdb_x3_640x360_y_only",
   MATMUL: "matmul_2048_f32",
 }
+# sr_jax.main's malloc setting on CPU.
+MAIN_MALLOC = "no_mmap_one_arena"
 
 
 def contenders(peers: str, with_opencv: bool) -> list[harness.Contender]:
   """Everything to time; the OpenCV rows only when cv2 is importable."""
   C = harness.Contender
   out = [
-    C(Y, sr_jax_espcn, {"peers": peers, "pipeline": False}),
-    C(
-      Y_TUNED,
-      sr_jax_espcn,
-      {"peers": peers, "pipeline": False},
-      "no_mmap_one_arena",
-    ),
-    C(FULL, sr_jax_espcn, {"peers": peers, "pipeline": True}),
-    C(
-      FULL_TUNED,
-      sr_jax_espcn,
-      {"peers": peers, "pipeline": True},
-      "no_mmap_one_arena",
-    ),
+    C(name, sr_jax_espcn, {"peers": peers, **kw}, MAIN_MALLOC)
+    for name, kw in (
+      (FULL, {"pipeline": True, "parallel": True}),
+      (FULL_1, {"pipeline": True, "parallel": False}),
+      (Y, {"pipeline": False, "parallel": True}),
+      (Y_1, {"pipeline": False, "parallel": False}),
+    )
   ]
   if with_opencv:
     out += [
@@ -295,7 +357,7 @@ def contenders(peers: str, with_opencv: bool) -> list[harness.Contender]:
       ),
       C(CV_RESIZE, opencv_resize),
     ]
-  out += [C(RDB, sr_jax_espcn_rdb), C(MATMUL, jax_matmul)]
+  out += [C(RDB, sr_jax_espcn_rdb, malloc=MAIN_MALLOC), C(MATMUL, jax_matmul)]
   return out
 
 
@@ -308,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument(
     "--quick", action="store_true", help="2 rounds of 1 call: a smoke run"
   )
+  machine.add_flags(parser)
   args = parser.parse_args(argv)
   if args.quick:
     args.rounds, args.calls_per_round = 2, 1
@@ -319,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
   if not with_opencv:
     print("cv2 is not installed: timing sr_jax only")
 
-  print(harness.machine_line())
+  record = machine.start(args.emulate)
+  monitor = machine.LoadMonitor()
   t = harness.run_interleaved(
     contenders(args.peers, with_opencv),
     rounds=args.rounds,
@@ -327,8 +391,23 @@ def main(argv: list[str] | None = None) -> None:
     warmup=5,
     warmup_budget_s=15.0,
     threads=train_step.THREADS,
+    monitor=monitor,
   )
+  loaded, note = monitor.loaded, ""
+  if loaded:
+    quiet = harness.quiet_rounds_only(t, monitor)
+    if quiet is None:
+      note = "; too few quiet rounds: ratios withheld"
+    else:
+      t, how = quiet
+      note = f"; {how}"
+      loaded = False
   peak = t[MATMUL].info["flops"] / t[MATMUL].median_s / 1e9
+
+  def shown(ratio):
+    return harness.ratio_text(
+      ratio, loaded=loaded, show_loaded=args.ratios_under_load
+    )
 
   rows, results = [], {}
   for name, timing in t.items():
@@ -340,15 +419,19 @@ def main(argv: list[str] | None = None) -> None:
       flops = t[base].info.get("flops") if name in (CV_ESPCN, CV_NET) else None
     gflops = flops / timing.median_s / 1e9 if flops else None
     ratio = timing.median_s / t[base].median_s if base else None
-    tuned = _TUNED.get(base)
-    ratio_tuned = timing.median_s / t[tuned].median_s if tuned else None
+    one = _ONE_DEVICE.get(base)
+    ratio_one = timing.median_s / t[one].median_s if one else None
     entry = {
       "ms": round(timing.median_ms, 2),
       "iqr_ms": [round(q1, 2), round(q3, 2)],
       "frames_per_s": round(1.0 / timing.median_s, 3),
       "cores_busy": round(timing.cores, 2),
       "calls": len(timing.wall_s),
+      "isa": timing.info.get("isa"),
     }
+    for k in ("devices", "max_diff_to_whole_frame"):
+      if k in timing.info:
+        entry[k] = timing.info[k]
     if gflops:
       entry["gflop_per_s"] = round(gflops, 1)
       entry["fraction_of_matmul_peak"] = round(gflops / peak, 3)
@@ -358,10 +441,11 @@ def main(argv: list[str] | None = None) -> None:
       )
     if flops and name != MATMUL:
       entry["conv_gflop"] = round(flops / 1e9, 2)
-    if ratio is not None:
-      entry["ratio"] = round(ratio, 3)
-    if ratio_tuned is not None:
-      entry["ratio_malloc_tuned"] = round(ratio_tuned, 3)
+    for k, r in (("ratio", ratio), ("ratio_1_device", ratio_one)):
+      if r is not None:
+        entry[k] = None if loaded else round(r, 3)
+        if loaded:
+          entry[f"{k}_under_load"] = round(r, 3)
     results.setdefault(_JSON_GROUP[name], {})[key] = entry
     rows.append(
       [
@@ -371,19 +455,22 @@ def main(argv: list[str] | None = None) -> None:
         f"{1.0 / timing.median_s:.2f}",
         f"{gflops:.1f} ({gflops / peak:.0%})" if gflops else "-",
         f"{timing.cores:.2f}",
-        f"{ratio:.2f} vs {base.removeprefix('sr_jax ESPCN, ')}"
+        f"{shown(ratio)} vs {base.removeprefix('sr_jax ESPCN, ')}"
         if ratio
         else "-",
-        f"{ratio_tuned:.2f}" if ratio_tuned else "-",
+        shown(ratio_one) if ratio_one else "-",
       ]
     )
   print()
+  print(machine.header(machine.cpu_info(), args.emulate))
+  print(monitor.line() + note)
   print(
     f"x3, 640x360 -> 1920x1080 ({FRAME_SOURCE.name} crop), CPU, "
-    f"{train_step.THREADS} threads; median of {args.rounds} rounds x "
+    f"{train_step.THREADS} CPUs; median of {args.rounds} rounds x "
     f"{args.calls_per_round} calls, interleaved. GFLOP/s = 2 x conv MACs / "
     f"time (% of the measured jax matmul peak, {peak:.0f} GFLOP/s). "
-    "R = this time / the sr_jax row's (R > 1: sr_jax faster)."
+    "R = this time / the sr_jax row's (R > 1: sr_jax faster); cores busy = "
+    "process CPU time / wall time."
   )
   print(
     harness.markdown_table(
@@ -395,7 +482,7 @@ def main(argv: list[str] | None = None) -> None:
         "GFLOP/s (% peak)",
         "cores busy",
         "R",
-        "R vs malloc tuned",
+        "R vs sr_jax 1 device",
       ),
       rows,
     )
@@ -410,6 +497,11 @@ def main(argv: list[str] | None = None) -> None:
     results["matmul_2048_f32"]["jax"]["fastest_gflop_per_s"] = round(
       t[MATMUL].info["flops"] / fastest / 1e9, 1
     )
+    results["machine"] = {
+      **record,
+      "load": monitor.summary(),
+      "ratios_from_quiet_rounds_only": monitor.loaded and not loaded,
+    }
     harness.write_json(args.json, results)
 
 

@@ -14,18 +14,16 @@ low-resolution 16x16 patches (the config's ``lr_patch_size``) and their
 
 * ``sr_jax``: ``sr_jax.train.compile_train_step`` itself, the function
   ``train.py`` runs (uint8 RGB batch in, converted to Y inside the step; the
-  step also computes the batch PSNR), with glibc's default allocator
-  settings, as ``python -m sr_jax.main`` runs today;
-* ``sr_jax (malloc: no mmap only)``: the same in a process that first calls
-  ``mallopt(M_MMAP_MAX=0)`` and a 1 GiB trim threshold, the setting
-  ``benchmarks/conv_grad.py`` found;
-* ``sr_jax (malloc tuned)``: that plus ``M_ARENA_MAX=1``, which makes the
-  page faults stop for good (``harness.keep_freed_memory``);
-* ``sr_jax, 1 CPU``: glibc defaults, pinned to one CPU (XLA then runs one
-  thread): for comparison with PyTorch's best setting here;
+  step also computes the batch PSNR), set up as ``python -m sr_jax.main``
+  sets it up: the CPU backend split into one JAX device per usable core
+  (``platform_tuning.split_cpu_devices``), the batch sharded over a ``Mesh``
+  of them (``train.global_batch``), glibc malloc tuned
+  (``--keep_freed_memory``, on by default);
+* ``sr_jax, 1 device``: the same with ``--cpu_devices=1`` (XLA's single CPU
+  device, still with both CPUs), for comparison;
 * ``pytorch``: eager PyTorch on CPU (2 threads with OpenMP's default wait
   policy, with ``OMP_WAIT_POLICY=PASSIVE``, and 1 thread: see
-  ``IMPLEMENTATIONS``), NCHW ``nn.Conv2d``, ``F.pixel_shuffle``
+  ``IMPLEMENTATIONS``; R is taken against the fastest of the three), NCHW ``nn.Conv2d``, ``F.pixel_shuffle``
   and, for ESPCN-RDB, ``F.interpolate(mode='bicubic', align_corners=False)``
   (Keys a = -0.75, where ``jax.image.resize`` uses a = -0.5: same cost),
   ``torch.optim.Adam``;
@@ -38,8 +36,12 @@ too. Parameter counts are checked equal. Each implementation runs in its own
 process pinned to the same 2 CPUs, with 2 intra-op threads (XLA's pool
 follows the CPU affinity), and the processes take turns step by step in
 rounds (see ``benchmarks/harness.py``). Reported: the median step time,
-examples/s = 16 / median, and R = sr_jax examples/s / peer examples/s
-(R > 1: sr_jax is faster), also for the malloc-tuned variant.
+examples/s = 16 / median, cores busy (process CPU time / wall time), and
+R = sr_jax examples/s / peer examples/s (R > 1: sr_jax is faster), also for
+the 1-device variant. The header names the CPU and its ISA; ``--emulate=avx2``
+caps every worker at AVX2 (``benchmarks/machine.py``). Between rounds the
+driver probes the idle machine; if other jobs kept it busy, ratios are
+withheld ("machine loaded"; ``--ratios_under_load`` prints them marked).
 
 ``--check`` instead copies sr_jax's weights into the PyTorch and Keras twins
 and prints the largest output difference (with ESPCN-RDB's bicubic skip on,
@@ -63,7 +65,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import harness  # noqa: E402
+from benchmarks import harness, machine  # noqa: E402
 
 # Benchmark name -> config module under configs/.
 CONFIGS = {"espcn_x3": "espcn_x3", "espcn_rdb_x3": "x3"}
@@ -94,6 +96,7 @@ def make_batch(config) -> dict[str, np.ndarray]:
 def sr_jax_step(
   config_name: str,
   *,
+  devices: int = -1,
   batches: Iterator[dict] | None = None,
   part: str = "step",
 ) -> harness.Workload:
@@ -101,6 +104,8 @@ def sr_jax_step(
 
   Args:
     config_name: a key of :data:`CONFIGS`.
+    devices: ``--cpu_devices`` of ``sr_jax.main``: -1 one CPU device per
+      usable core (reduced to divide the batch), 1 XLA's single device.
     batches: NumPy batches to train on, each put on the mesh with
       ``train.global_batch`` inside the timed call, as ``train.py`` does;
       None: one fixed batch (:func:`make_batch`), placed once.
@@ -111,13 +116,18 @@ def sr_jax_step(
   Returns:
     The workload; one call is one step, finished (blocked on).
   """
+  from sr_jax import platform_tuning
+
+  config = load_config(config_name)
+  # Before JAX starts, as sr_jax.main does.
+  platform_tuning.split_cpu_devices(devices, batch_size=config.batch_size)
   import jax
   from jax.sharding import NamedSharding
   from jax.sharding import PartitionSpec as P
 
+  from benchmarks import machine
   from sr_jax import models, train, train_state
 
-  config = load_config(config_name)
   model = models.create(config)
   tx = train_state.create_optimizer(config)
   mesh = train.make_mesh()
@@ -131,6 +141,7 @@ def sr_jax_step(
     "params": models.count_params(state.params),
     "devices": mesh.devices.size,
     "xla_flops": harness.xla_flops(step_fn, state, fixed),
+    "isa": machine.framework_isa("jax"),
   }
   if part != "step":
     return _sr_jax_part(part, model, state.params, fixed, info)
@@ -342,10 +353,13 @@ def torch_step(
   if part not in ("step", "forward", "grad"):
     raise ValueError(f"unknown part {part!r}")
 
+  from benchmarks import machine
+
   info = {
     "params": sum(p.numel() for p in model.parameters()),
     "torch": torch.__version__,
     "threads": torch.get_num_threads(),
+    "isa": machine.framework_isa("torch"),
   }
   return harness.Workload(run=run, info=info)
 
@@ -478,10 +492,13 @@ def tf_step(config_name: str, *, part: str = "step") -> harness.Workload:
     out = step(batch["lr"], batch["hr"])
     return (out[0] if isinstance(out, tuple) else out).numpy()
 
+  from benchmarks import machine
+
   info = {
     "params": int(model.count_params()),
     "tensorflow": tf.__version__,
     "keras": keras.__version__,
+    "isa": machine.framework_isa("tensorflow"),
   }
   return harness.Workload(run=run, info=info)
 
@@ -576,21 +593,20 @@ def check_twins(config_name: str, *, image_residual: bool | None = None):
 
 # --- Driver -----------------------------------------------------------------
 
-TUNED = "sr_jax (malloc tuned)"
+SR_JAX = "sr_jax, 1 device per core (as sr_jax.main runs)"
+ONE_DEVICE = "sr_jax, 1 device"
+# The malloc setting sr_jax.main applies on CPU (--keep_freed_memory).
+MAIN_MALLOC = "no_mmap_one_arena"
 
 # (name in tables/JSON, framework, factory, extra kwargs, malloc, CPUs).
-# sr_jax runs with glibc's defaults (as training does), with conv_grad.py's
-# allocator setting, with that setting plus a single malloc arena (the one
-# that removes the page faults for good; see harness.keep_freed_memory), and
-# on one CPU. PyTorch runs three ways because its OpenMP threads, with the
-# default wait policy, stall for milliseconds at every parallel region when
-# another job keeps the cores busy (as on the shared benchmark machine):
-# the fastest of the three is its figure ("pytorch" in the JSON).
+# sr_jax runs as sr_jax.main runs it (one device per core, tuned malloc) and
+# on a single device. PyTorch runs three ways because its OpenMP threads,
+# with the default wait policy, stall for milliseconds at every parallel
+# region when another job keeps the cores busy: the fastest of the three is
+# its figure ("pytorch" in the JSON).
 IMPLEMENTATIONS = (
-  ("sr_jax", "jax", sr_jax_step, {}, None, None),
-  ("sr_jax (malloc: no mmap only)", "jax", sr_jax_step, {}, "no_mmap", None),
-  (TUNED, "jax", sr_jax_step, {}, "no_mmap_one_arena", None),
-  ("sr_jax, 1 CPU", "jax", sr_jax_step, {}, None, 1),
+  (SR_JAX, "jax", sr_jax_step, {"devices": -1}, MAIN_MALLOC, None),
+  (ONE_DEVICE, "jax", sr_jax_step, {"devices": 1}, MAIN_MALLOC, None),
   ("pytorch, 2 threads", "torch", torch_step, {}, None, None),
   (
     "pytorch, 2 threads, OMP_WAIT_POLICY=PASSIVE",
@@ -606,7 +622,11 @@ IMPLEMENTATIONS = (
 
 
 def benchmark_config(
-  config_name: str, *, rounds: int, steps_per_round: int
+  config_name: str,
+  *,
+  rounds: int,
+  steps_per_round: int,
+  monitor: machine.LoadMonitor | None = None,
 ) -> dict[str, harness.Timings]:
   """Times every available implementation of one config, interleaved."""
   contenders = []
@@ -626,27 +646,35 @@ def benchmark_config(
     round_budget_s=2.0,
     warmup=15,
     threads=THREADS,
+    monitor=monitor,
   )
 
 
 def summarize(
-  config_name: str, timings: dict[str, harness.Timings], batch_size: int
+  config_name: str,
+  timings: dict[str, harness.Timings],
+  batch_size: int,
+  *,
+  loaded: bool = False,
+  show_loaded: bool = False,
 ) -> tuple[list[list[str]], dict]:
   """Table rows and the JSON entry of one config.
 
-  The JSON entry has ``sr_jax``, ``sr_jax_malloc_tuned``, one entry per
-  peer framework (its fastest variant, named in ``setting``; ``ratio`` =
-  sr_jax examples/s / the peer's, ``ratio_malloc_tuned`` the same for the
-  tuned sr_jax) and ``all``, every variant by its table name.
+  The JSON entry has ``sr_jax`` (as ``sr_jax.main`` runs it),
+  ``sr_jax_1_device``, one entry per peer framework (its fastest variant,
+  named in ``setting``; ``ratio`` = sr_jax examples/s / the peer's,
+  ``ratio_1_device`` the same for the 1-device sr_jax; both None when the
+  machine was loaded, see ``ratio_under_load``) and ``all``, every variant
+  by its table name.
   """
   rate = {n: batch_size / t.median_s for n, t in timings.items()}
   params = {n: t.info.get("params") for n, t in timings.items()}
   if len(set(params.values())) != 1:
     raise AssertionError(f"{config_name}: parameter counts differ: {params}")
-  base = rate["sr_jax"]
-  tuned = rate.get(TUNED, float("nan"))
+  base = rate[SR_JAX]
+  one = rate.get(ONE_DEVICE, float("nan"))
   # The same network, batch and optimizer: one FLOP count for every row.
-  flops = timings["sr_jax"].info.get("xla_flops")
+  flops = timings[SR_JAX].info.get("xla_flops")
   framework = {row[0]: row[1] for row in IMPLEMENTATIONS}
   best = {}
   for name in timings:
@@ -663,18 +691,31 @@ def summarize(
       "cores_busy": round(t.cores, 2),
       "page_faults_per_step": t.faults_per_call,
       "steps": len(t.wall_s),
+      "isa": t.info.get("isa"),
     }
+    if "devices" in t.info:
+      e["devices"] = t.info["devices"]
     if flops:
       e["gflop_per_s"] = round(flops / t.median_s / 1e9, 1)
-    r_base = r_tuned = "-"
+    r_base = r_one = "-"
     if framework[name] == "jax":
-      if name != "sr_jax":
-        e["speedup_vs_sr_jax"] = round(rate[name] / base, 3)
-        r_base = f"{rate[name] / base:.2f}x sr_jax"
+      if name != SR_JAX:
+        ratio = rate[name] / base
+        e["speedup_vs_sr_jax"] = None if loaded else round(ratio, 3)
+        r_base = harness.ratio_text(
+          ratio, loaded=loaded, show_loaded=show_loaded, unit=" x sr_jax"
+        )
     else:
-      e["ratio"] = round(base / rate[name], 3)
-      e["ratio_malloc_tuned"] = round(tuned / rate[name], 3)
-      r_base, r_tuned = f"{e['ratio']:.2f}", f"{e['ratio_malloc_tuned']:.2f}"
+      ratio, ratio_one = base / rate[name], one / rate[name]
+      e["ratio"] = None if loaded else round(ratio, 3)
+      e["ratio_1_device"] = None if loaded else round(ratio_one, 3)
+      if loaded:
+        e["ratio_under_load"] = round(ratio, 3)
+        e["ratio_1_device_under_load"] = round(ratio_one, 3)
+      r_base = harness.ratio_text(ratio, loaded=loaded, show_loaded=show_loaded)
+      r_one = harness.ratio_text(
+        ratio_one, loaded=loaded, show_loaded=show_loaded
+      )
     every[name] = e
     label = name + (
       " **(fastest)**" if best.get(framework[name]) == name else ""
@@ -690,12 +731,12 @@ def summarize(
         f"{t.cores:.2f}",
         f"{t.faults_per_call:,.0f}",
         r_base,
-        r_tuned,
+        r_one,
       ]
     )
-  entry = {"sr_jax": every["sr_jax"]}
-  if TUNED in every:
-    entry["sr_jax_malloc_tuned"] = every[TUNED]
+  entry = {"sr_jax": every[SR_JAX]}
+  if ONE_DEVICE in every:
+    entry["sr_jax_1_device"] = every[ONE_DEVICE]
   peer_keys = {"torch": "pytorch", "tensorflow": "tensorflow"}
   for fw, name in best.items():
     entry[peer_keys[fw]] = {**every[name], "setting": name}
@@ -713,22 +754,27 @@ HEADERS = (
   "cores busy",
   "page faults/step",
   "R = sr_jax / this",
-  "R = sr_jax tuned / this",
+  "R = sr_jax 1 device / this",
 )
 
 
 # (label, factory, extra kwargs, malloc) for --breakdown.
 BREAKDOWN = (
-  ("sr_jax", sr_jax_step, {}, None),
-  (TUNED, sr_jax_step, {}, "no_mmap_one_arena"),
+  ("sr_jax", sr_jax_step, {"devices": -1}, MAIN_MALLOC),
+  (ONE_DEVICE, sr_jax_step, {"devices": 1}, MAIN_MALLOC),
   ("pytorch, 1 thread", torch_step, {"threads": 1}, None),
+  ("pytorch, 2 threads", torch_step, {}, None),
   ("tensorflow", tf_step, {}, None),
 )
 PARTS = ("forward", "grad", "step")
 
 
 def breakdown(
-  config_name: str, *, rounds: int, steps_per_round: int
+  config_name: str,
+  *,
+  rounds: int,
+  steps_per_round: int,
+  monitor: machine.LoadMonitor | None = None,
 ) -> tuple[list[list[str]], dict]:
   """Forward, forward + backward and whole step of each framework.
 
@@ -749,9 +795,14 @@ def breakdown(
     round_budget_s=2.0,
     warmup=15,
     threads=THREADS,
+    monitor=monitor,
   )
   ms = {
     label: {part: t[f"{label} {part}"].median_ms for part in PARTS}
+    for label, *_ in BREAKDOWN
+  }
+  cores = {
+    label: {part: t[f"{label} {part}"].cores for part in PARTS}
     for label, *_ in BREAKDOWN
   }
   flops = t["sr_jax step"].info.get("xla_flops")
@@ -768,13 +819,18 @@ def breakdown(
         f"{backward:.1f}",
         f"{optimizer:.1f}",
         f"{m['step']:.1f}",
+        f"{cores[label]['step']:.2f}",
         f"{flops / m['step'] * 1e-6:.0f}" if flops else "-",
         "-"
         if label == "sr_jax"
         else " / ".join(f"{m[p] / base[p]:.2f}" for p in PARTS),
       ]
     )
-  return rows, {"median_ms": ms, "xla_flops_per_step": flops}
+  return rows, {
+    "median_ms": ms,
+    "cores_busy": cores,
+    "xla_flops_per_step": flops,
+  }
 
 
 BREAKDOWN_HEADERS = (
@@ -784,6 +840,7 @@ BREAKDOWN_HEADERS = (
   "+ backward ms",
   "+ optimizer ms",
   "step ms",
+  "step cores busy",
   "GFLOP/s (XLA count)",
   "R fwd / fwd+bwd / step",
 )
@@ -808,6 +865,7 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument(
     "--quick", action="store_true", help="2 rounds of 2 steps: a smoke run"
   )
+  machine.add_flags(parser)
   args = parser.parse_args(argv)
   if args.quick:
     args.rounds, args.steps_per_round = 2, 2
@@ -830,16 +888,22 @@ def main(argv: list[str] | None = None) -> None:
         )
     return
 
-  print(harness.machine_line())
+  record = machine.start(args.emulate)
   results, rows = {}, []
   if args.breakdown:
+    monitor = machine.LoadMonitor()
     for name in names:
       print(f"{name} (breakdown):")
       config_rows, results[name] = breakdown(
-        name, rounds=args.rounds, steps_per_round=args.steps_per_round
+        name,
+        rounds=args.rounds,
+        steps_per_round=args.steps_per_round,
+        monitor=monitor,
       )
       rows += config_rows
     print()
+    print(machine.header(machine.cpu_info(), args.emulate))
+    print(monitor.line())
     print(
       "Where the step time goes: medians of forward (loss), forward + "
       "backward (loss and gradients) and the whole step, each jitted / "
@@ -849,28 +913,60 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(harness.markdown_table(BREAKDOWN_HEADERS, rows))
     if args.json:
+      results["machine"] = {**record, "load": monitor.summary()}
       harness.write_json(args.json, results)
     return
+  timings, notes = {}, []
   for name in names:
     print(f"{name}:")
-    timings = benchmark_config(
-      name, rounds=args.rounds, steps_per_round=args.steps_per_round
+    # One monitor per config: its rounds are numbered from 1 again.
+    monitor = machine.LoadMonitor()
+    timings[name] = benchmark_config(
+      name,
+      rounds=args.rounds,
+      steps_per_round=args.steps_per_round,
+      monitor=monitor,
     )
+    record.setdefault("load", {})[name] = monitor.summary()
+    note = f"{name}: {monitor.line()}"
+    loaded = monitor.loaded
+    if loaded:
+      quiet = harness.quiet_rounds_only(timings[name], monitor)
+      if quiet is None:
+        note += "; too few quiet rounds: ratios withheld"
+      else:
+        timings[name], how = quiet
+        note += f"; {how}"
+        loaded = False
+    notes.append(note)
     config_rows, results[name] = summarize(
-      name, timings, load_config(name).batch_size
+      name,
+      timings[name],
+      load_config(name).batch_size,
+      loaded=loaded,
+      show_loaded=args.ratios_under_load,
+    )
+    results[name]["ratios_from_quiet_rounds_only"] = (
+      monitor.loaded and not loaded
     )
     rows += config_rows
   print()
+  print(machine.header(machine.cpu_info(), args.emulate))
+  for note in notes:
+    print(note)
   print(
-    f"Train step, batch 16, LR patch 16 (x3), L1 + Adam, {THREADS} threads; "
+    f"Train step, batch 16, LR patch 16 (x3), L1 + Adam, {THREADS} CPUs; "
     f"{args.rounds} rounds x {args.steps_per_round} steps, interleaved. "
-    "R = sr_jax examples/s / peer examples/s (R > 1: sr_jax faster); "
-    "'malloc tuned' = mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1 GiB), every "
-    "other row runs with glibc defaults. GFLOP/s = XLA's FLOP count of "
-    "sr_jax's compiled step / median step time (the same count for all)."
+    "R = sr_jax examples/s / peer examples/s (R > 1: sr_jax faster), "
+    "the peer's fastest setting marked; cores busy = process CPU time / "
+    "wall time. sr_jax rows run as sr_jax.main does (tuned malloc, one CPU "
+    "device per core unless '1 device'); peers with glibc defaults. "
+    "GFLOP/s = XLA's FLOP count of sr_jax's compiled step / median step "
+    "time (the same count for all)."
   )
   print(harness.markdown_table(HEADERS, rows))
   if args.json:
+    results["machine"] = record
     harness.write_json(args.json, results)
 
 

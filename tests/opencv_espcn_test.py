@@ -128,3 +128,38 @@ def test_pipeline_agrees_with_dnn_superres_within_one_grey_level():
   assert diff.max() <= 1
   # Off-by-one only where float rounding lands next to a .5.
   assert np.mean(diff > 0) < 1e-3
+
+
+@pytest.mark.parametrize("height", [72, 61, 17, 9])
+def test_bands_on_two_devices_equal_the_whole_frame(height):
+  """One band per device (the session has two), odd heights included."""
+  assert jax.local_device_count() == 2
+  model, params = opencv_espcn.load_opencv_espcn(_peer("ESPCN_x3.npz"))
+  bgr = _bgr_crop()[:height]
+  parallel = opencv_espcn.parallel_upscale_bgr(model, params)
+  bands = parallel.bands(height)
+  assert len(bands) == min(2, height // 8)
+  got = parallel(bgr)
+  expected = np.asarray(_UPSCALE(model, params, jnp.asarray(bgr)))
+  assert got.dtype == np.uint8 and got.shape == expected.shape
+  diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
+  assert diff.max() <= 1
+  assert np.mean(diff > 0) < 1e-4
+
+
+def test_band_geometry_keeps_every_row_once_with_halo_context():
+  parallel = opencv_espcn.BandParallel(
+    lambda p, x: x, None, halo=4, scale=1, devices=jax.devices() * 3
+  )
+  for height in (8, 9, 30, 31, 360):
+    bands = parallel.bands(height)
+    kept = []
+    for start, keep, rows in bands:
+      span = min(rows + 2 * 4, height)
+      assert 0 <= start <= keep and keep + rows <= start + span <= height
+      # halo rows of context on each side, unless the frame ends there.
+      assert keep - start >= 4 or start == 0
+      assert start + span - (keep + rows) >= 4 or start + span == height
+      kept.append((keep, keep + rows))
+    assert kept[0][0] == 0 and kept[-1][1] == height
+    assert all(a[1] >= b[0] for a, b in zip(kept[:-1], kept[1:], strict=True))

@@ -52,6 +52,18 @@ def luma(rgb):
   return rgb @ (_RGB_TO_YCBCR[0] / 219.0).astype(rgb.dtype)
 
 
+def rgb_to_y_unit(rgb):
+  """``[..., 3]`` RGB in [0, 1] -> ``[..., 1]`` BT.601 Y in [16, 235] / 255.
+
+  The Y channel of :func:`rgb_to_ycbcr`, as a weighted sum of the three
+  channels: on XLA:CPU a ``[..., 3] @ [3, 3]`` runs as a slow dot (0.7 ms of
+  the 11 ms ESPCN x3 train step), a weighted sum fuses with what precedes.
+  """
+  w = (_RGB_TO_YCBCR[0] / 255.0).astype(rgb.dtype)
+  y = rgb[..., 0:1] * w[0] + rgb[..., 1:2] * w[1] + rgb[..., 2:3] * w[2]
+  return y + (_OFFSET[0] / 255.0).astype(rgb.dtype)
+
+
 def rgb_to_ycbcr(rgb):
   """``[..., 3]`` RGB in [0, 1] to ``[..., 3]`` YCbCr in [0, 1] (value / 255)."""
   m = (_RGB_TO_YCBCR.T / 255.0).astype(rgb.dtype)

@@ -133,7 +133,7 @@ def load(
 
 def model_input(rgb: jnp.ndarray, channels: int) -> jnp.ndarray:
   """``[..., 3]`` RGB in [0, 1] -> what the model sees: Y (1) or RGB (3)."""
-  return color.rgb_to_ycbcr(rgb)[..., :1] if channels == 1 else rgb
+  return color.rgb_to_y_unit(rgb) if channels == 1 else rgb
 
 
 def forward(model, params, lr, bicubic, *, channels: int) -> jnp.ndarray:

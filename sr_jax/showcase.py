@@ -41,16 +41,6 @@ IMAGENET800 = os.path.normpath(
                "ImageNet800")
 )  # fmt: skip
 
-_PHOTOS = flags.DEFINE_list(
-  "photos", [os.path.join(IMAGENET800, n) for n in PHOTOS], "Original photos."
-)
-_MODELS = flags.DEFINE_list(
-  "models", ["espcn_rdb_x3", "espcn_rdb_x3_jpeg"], "Zoo models (x3)."
-)
-_QUALITY = flags.DEFINE_integer("jpeg_quality", 75, "JPEG quality of the LR.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where to write.")
-flags.mark_flags_as_required(["output_dir"])
-
 SCALE = 3
 
 
@@ -89,13 +79,25 @@ def showcase(photos, models, *, quality: int, output_dir: str) -> dict:
   return results
 
 
+def _define_flags() -> None:
+  # Defined only when run as a program: configs/x3_jpeg.py imports PHOTOS,
+  # and global flags would then leak into sr_jax.main.
+  flags.DEFINE_list(
+    "photos", [os.path.join(IMAGENET800, n) for n in PHOTOS], "Originals."
+  )
+  flags.DEFINE_list(
+    "models", ["espcn_rdb_x3", "espcn_rdb_x3_jpeg"], "Zoo models (x3)."
+  )
+  flags.DEFINE_integer("jpeg_quality", 75, "JPEG quality of the LR.")
+  flags.DEFINE_string("output_dir", None, "Where to write.")
+  flags.mark_flags_as_required(["output_dir"])
+
+
 def main(argv):
   del argv
+  fv = flags.FLAGS
   results = showcase(
-    _PHOTOS.value,
-    _MODELS.value,
-    quality=_QUALITY.value,
-    output_dir=_OUTPUT_DIR.value,
+    fv.photos, fv.models, quality=fv.jpeg_quality, output_dir=fv.output_dir
   )
   for stem, scores in results["photos"].items():
     cells = ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
@@ -103,4 +105,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -2,7 +2,7 @@
 
 Usage::
 
-  python benchmarks/jpeg_table.py RESULTS_DIR_OR_ZOO_JSON ...
+  python benchmarks/jpeg_table.py [NAME=]RESULTS_DIR_OR_ZOO_JSON ...
 
 Each argument is a zoo ``.json`` (its ``results`` and ``results_jpeg``) or
 an ``eval/`` folder of ``--mode=evaluate`` results (``results_<label>.json``
@@ -19,7 +19,9 @@ import sys
 
 
 def _runs(arg: str) -> tuple[str, dict[int, dict]]:
-  """``(name, {quality: results payload})`` from a zoo JSON or eval folder."""
+  """``(name, {quality: results payload})`` from a zoo JSON or eval folder
+  (``NAME=FOLDER`` names the folder's row)."""
+  name, _, arg = arg.rpartition("=")
   if arg.endswith(".json"):
     meta = json.load(open(arg))
     by_q = {0: meta["results"]}
@@ -30,8 +32,7 @@ def _runs(arg: str) -> tuple[str, dict[int, dict]]:
   for path in glob.glob(os.path.join(arg, "results_*.json")):
     found = re.search(r"_jpeg(\d+)\.json$", path)
     by_q[int(found.group(1)) if found else 0] = json.load(open(path))
-  name = os.path.basename(os.path.dirname(os.path.abspath(arg)))
-  return name, by_q
+  return name or os.path.basename(os.path.dirname(os.path.abspath(arg))), by_q
 
 
 def main(args: list[str]) -> None:

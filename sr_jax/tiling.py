@@ -19,7 +19,8 @@ axis is one window.
 
 :func:`pack` places windows of many images on a few canvases of one fixed
 size, a ``gap`` apart, so that a folder of differently sized images runs
-through a model compiled for one shape. sr_jax.inference masks everything
+through a model compiled for that shape (sr_jax.inference picks the size
+from a small fixed set). sr_jax.inference masks everything
 outside the windows before each convolution, so a gap as wide as the largest
 kernel radius keeps the windows from seeing each other.
 """

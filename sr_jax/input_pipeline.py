@@ -821,7 +821,9 @@ def _usable_images(records, config, *, min_size: int):
     lambda ex: (_image_shape(ex["image"]), ex["name"]),
     num_parallel_calls=tf.data.AUTOTUNE,
   )
-  held_out = {n.strip() for n in config.data.get("exclude", "").split(",")}
+  held_out = {
+    n.strip() for n in config.data.get("exclude", "").split(",") if n.strip()
+  }
   keep, heights, widths = [], [], []
   for (h, w), name in headers.as_numpy_iterator():
     if name.decode(errors="replace") in held_out:

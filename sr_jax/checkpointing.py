@@ -92,10 +92,8 @@ def _first_readable(mngr, run: rundir.RunDir, step: int | None, restore_one):
   for s in steps:
     try:
       result = restore_one(s)
-    except ValueError as e:
-      if "fit" in str(e) or "another model" in str(e):
-        raise  # A wrong config, not a damaged checkpoint.
-      failures.append((s, e))
+    except models.WeightsMismatchError:
+      raise  # A wrong config, not a damaged checkpoint: no older step helps.
     except Exception as e:  # Orbax raises many kinds for damaged files.
       failures.append((s, e))
     else:

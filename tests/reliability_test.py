@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import REPO, REPO_DATA
 from PIL import Image
-from tiny import tiny_config, tiny_config_file
+from tiny import tiny_config, tiny_config_file, tiny_run
 
 from sr_jax import checkpointing, export, inference, rundir, train, upscale, zoo
 
@@ -47,9 +47,7 @@ def _last_line(text: str) -> str:
 def trained(tmp_path_factory):
   """A tiny run with checkpoints at steps 2 and 4."""
   tmp = tmp_path_factory.mktemp("reliability")
-  config = tiny_config(tmp, total_steps=4)
-  workdir = str(tmp / "run")
-  train.train_and_evaluate(config, workdir)
+  config, workdir = tiny_run(tmp, total_steps=4)
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
   return tmp, config, workdir
 

@@ -54,6 +54,20 @@ def tiny_config(tmp_path, *, total_steps: int = 2):
   return config
 
 
+def tiny_run(tmp_path, *, total_steps: int) -> tuple:
+  """Trains :func:`tiny_config` for ``total_steps`` in ``tmp_path/run``.
+
+  Returns:
+    ``(config, workdir)``.
+  """
+  from sr_jax import train
+
+  config = tiny_config(tmp_path, total_steps=total_steps)
+  workdir = os.path.join(str(tmp_path), "run")
+  train.train_and_evaluate(config, workdir)
+  return config, workdir
+
+
 def tiny_config_file(tmp_path, **overrides) -> str:
   """Writes a config file for ``python -m sr_jax.main --config=FILE``.
 

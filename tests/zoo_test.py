@@ -6,17 +6,15 @@ import os
 import jax
 import numpy as np
 import pytest
-from tiny import tiny_config
+from tiny import tiny_config, tiny_run
 
-from sr_jax import export, models, train, zoo
+from sr_jax import export, models, zoo
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("zoo")
-  config = tiny_config(tmp, total_steps=2)
-  workdir = str(tmp / "run")
-  train.train_and_evaluate(config, workdir)
+  config, workdir = tiny_run(tmp, total_steps=2)
   return tmp, config, workdir
 
 

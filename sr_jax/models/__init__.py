@@ -37,6 +37,7 @@ __all__ = [
   "MODEL_NAMES",
   "RDN",
   "ResidualDenseBlock",
+  "WeightsMismatchError",
   "check_fit",
   "count_params",
   "create",
@@ -170,6 +171,10 @@ def _model_settings(config: Any) -> dict[str, Any]:
   }
 
 
+class WeightsMismatchError(ValueError):
+  """Weights made for another model or config (not damaged weights)."""
+
+
 def check_fit(
   config: Any,
   params: Any,
@@ -190,6 +195,9 @@ def check_fit(
     params: a params pytree (arrays or ``jax.ShapeDtypeStruct``).
     source: names the weights in the message (a file, a workdir).
     saved_config: the config that made the weights, if known.
+
+  Raises:
+    WeightsMismatchError: naming the differing settings or parameters.
   """
   if saved_config is not None:
     want, have = _model_settings(config), _model_settings(saved_config)
@@ -199,7 +207,7 @@ def check_fit(
       if want.get(k) != have.get(k)
     ]
     if diffs:
-      raise ValueError(
+      raise WeightsMismatchError(
         f"{source} holds weights of another model ({'; '.join(diffs)}); use "
         "the config that made them, or a new --workdir"
       )
@@ -216,7 +224,7 @@ def check_fit(
       parts.append(f"unexpected {extra[:3]}")
     for k in wrong[:3]:
       parts.append(f"{k} has shape {have[k]}, the model needs {want[k]}")
-    raise ValueError(
+    raise WeightsMismatchError(
       f"{source}: parameters do not fit {config.model.name} "
       f"x{config.scale} ({'; '.join(parts)}); check --config.scale and "
       "--config.model.*"

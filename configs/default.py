@@ -26,6 +26,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Weights to evaluate instead of a checkpoint (--mode=evaluate), e.g. the
   # official IMDN .npz files or a model-zoo file.
   config.pretrained = ""
+  # Weights to start training from (a zoo name, a weights file or a run
+  # directory); the optimizer and the learning-rate schedule start anew.
+  config.init_from = ""
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "espcn_rdb"  # espcn | espcn_rdb | rdn | imdn

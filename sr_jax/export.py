@@ -11,7 +11,7 @@ model is never replaced without ``--overwrite``.
 
 from absl import app, flags
 
-from sr_jax import inference, rundir, zoo
+from sr_jax import fileio, inference, rundir, zoo
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run to export.")
 _NAME = flags.DEFINE_string("name", None, "Zoo name, e.g. espcn_rdb_x3.")
@@ -21,6 +21,18 @@ _OVERWRITE = flags.DEFINE_bool(
   "overwrite", False, "Replace an existing zoo model of that name."
 )
 flags.mark_flags_as_required(["workdir", "name"])
+
+
+def _parent_cpu_hours(init_from: str):
+  """The CPU hours behind ``init_from`` (a zoo model or a run), if recorded."""
+  if fileio.isdir(init_from):
+    seconds = rundir.RunDir(init_from).read_usage().get("cpu_seconds")
+    return seconds / 3600 if seconds else None
+  try:
+    meta = zoo.read_info(init_from)
+  except FileNotFoundError:
+    return None
+  return meta.get("cpu_hours_total", meta.get("cpu_hours"))
 
 
 def export_run(
@@ -44,6 +56,12 @@ def export_run(
   if usage.get("cpu_seconds"):
     info["cpu_hours"] = round(usage["cpu_seconds"] / 3600, 2)
     info["wall_hours"] = round(usage["wall_seconds"] / 3600, 2)
+  if config.get("init_from"):
+    # A run started from other weights owes their compute too.
+    info["init_from"] = config.init_from
+    parent = _parent_cpu_hours(config.init_from)
+    if parent is not None and "cpu_hours" in info:
+      info["cpu_hours_total"] = round(info["cpu_hours"] + parent, 2)
   # The results at that step: clean LR under "results", JPEG-degraded LR
   # (results_<step>_jpeg<q>.json) under "results_jpeg" by quality.
   for label in run.result_labels(str(weights.step)):

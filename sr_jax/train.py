@@ -30,6 +30,7 @@ from jax.sharding import PartitionSpec as P
 from sr_jax import (
   checkpointing,
   evaluate,
+  fileio,
   inference,
   input_pipeline,
   metrics,
@@ -138,13 +139,17 @@ def restore_or_init(config, run: rundir.RunDir, mngr, model, tx, mesh: Mesh):
       "Resumed from checkpoint at step %d in %s.", start_step, run.path
     )
     return state, start_step
+  init_params = initial_params(config)
   state = jax.jit(
-    lambda rng: train_state.create_train_state(rng, config, model, tx),
+    lambda rng, params: train_state.create_train_state(
+      rng, config, model, tx, params
+    ),
     out_shardings=replicated,
-  )(jax.random.key(config.seed))
+  )(jax.random.key(config.seed), init_params)
   logging.info(
-    "Starting from scratch (no checkpoint in %s). Model %s: %d parameters; "
+    "Starting %s (no checkpoint in %s). Model %s: %d parameters; "
     "%d devices, %d processes.",
+    f"from {config.init_from}" if config.init_from else "from scratch",
     run.path,
     config.model.name,
     models.count_params(state.params),
@@ -152,6 +157,26 @@ def restore_or_init(config, run: rundir.RunDir, mngr, model, tx, mesh: Mesh):
     jax.process_count(),
   )
   return state, 0
+
+
+def initial_params(config):
+  """The weights ``config.init_from`` names, or None to initialise afresh.
+
+  ``init_from`` is a zoo name, a zoo or official weights file, or a training
+  run's directory (its newest checkpoint); the weights must fit
+  ``config.model``. Only the params carry over: the optimizer and the
+  learning-rate schedule start anew.
+  """
+  source = config.init_from
+  if not source:
+    return None
+  if fileio.isdir(source):
+    weights = inference.load(workdir=source, config=config)
+  elif fileio.exists(source):
+    weights = inference.load(weights_file=source, config=config)
+  else:
+    weights = inference.load(zoo_name=source, config=config)
+  return weights.params
 
 
 def make_batches(config, start_step: int):

@@ -65,10 +65,16 @@ def create_optimizer(config) -> optax.GradientTransformation:
   )
 
 
-def create_train_state(rng, config, model, tx) -> TrainState:
-  """Initialises params on a tiny input (the models are fully convolutional)."""
-  dummy = jnp.zeros((1, 8, 8, config.model.channels), jnp.float32)
-  params = model.init(rng, dummy)["params"]
+def create_train_state(rng, config, model, tx, params=None) -> TrainState:
+  """A step-0 state: ``params`` if given, else initialised on a tiny input.
+
+  The models are fully convolutional, so an 8x8 input fixes every shape.
+  Given ``params`` (``config.init_from``) start a new schedule and optimizer
+  from those weights.
+  """
+  if params is None:
+    dummy = jnp.zeros((1, 8, 8, config.model.channels), jnp.float32)
+    params = model.init(rng, dummy)["params"]
   return TrainState(
     step=jnp.zeros((), jnp.int32),
     params=params,

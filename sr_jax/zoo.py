@@ -112,6 +112,27 @@ def export(
   return npz
 
 
+def _paths(name: str, zoo_dir: str) -> tuple[str, str]:
+  """``(json, npz)`` paths of zoo model ``name`` (or of its file's path)."""
+  if name.endswith((".npz", ".json")):
+    zoo_dir, name = os.path.split(os.path.splitext(name)[0])
+  meta_path = os.path.join(zoo_dir, f"{name}.json")
+  npz_path = os.path.join(zoo_dir, f"{name}.npz")
+  if not os.path.exists(meta_path) or not os.path.exists(npz_path):
+    raise FileNotFoundError(
+      f"no zoo model {name!r} in {zoo_dir} (available: "
+      f"{', '.join(names(zoo_dir)) or 'none'})"
+    )
+  return meta_path, npz_path
+
+
+def read_info(name: str, *, zoo_dir: str = ZOO_DIR) -> dict:
+  """The ``.json`` record of zoo model ``name`` (config, results, compute)."""
+  meta_path, _ = _paths(name, zoo_dir)
+  with open(meta_path) as f:
+    return json.load(f)
+
+
 def load(name: str, *, zoo_dir: str = ZOO_DIR):
   """Loads zoo model ``name`` (or a path to its ``.npz``/``.json``).
 
@@ -123,15 +144,7 @@ def load(name: str, *, zoo_dir: str = ZOO_DIR):
     FileNotFoundError: unknown name (the message lists the available ones).
     ValueError: a checksum or shape mismatch (a corrupt or edited file).
   """
-  if name.endswith((".npz", ".json")):
-    zoo_dir, name = os.path.split(os.path.splitext(name)[0])
-  meta_path = os.path.join(zoo_dir, f"{name}.json")
-  npz_path = os.path.join(zoo_dir, f"{name}.npz")
-  if not os.path.exists(meta_path) or not os.path.exists(npz_path):
-    raise FileNotFoundError(
-      f"no zoo model {name!r} in {zoo_dir} (available: "
-      f"{', '.join(names(zoo_dir)) or 'none'})"
-    )
+  meta_path, npz_path = _paths(name, zoo_dir)
   with open(meta_path) as f:
     meta = json.load(f)
   digest = _sha256(npz_path)

@@ -93,3 +93,32 @@ def test_export_ships_clean_and_jpeg_results(trained, tmp_path):
     jpeg["datasets"]["Set5"]["bicubic_psnr"]
     < (meta["results"]["datasets"]["Set5"]["bicubic_psnr"])
   )
+
+
+def test_init_from_a_zoo_model_starts_from_its_weights(trained, tmp_path):
+  from sr_jax import train
+
+  _, _, workdir = trained
+  zoo_dir = str(tmp_path / "zoo")
+  npz = export.export_run(workdir, "parent", zoo_dir=zoo_dir)
+  parent_meta = zoo.read_info(npz)
+  config = tiny_config(trained[0], total_steps=2)
+  config.init_from = npz
+  config.optim.learning_rate = 0.0  # so the weights after training are the
+  # starting ones: same as the parent, not a fresh initialisation.
+  child = str(tmp_path / "child")
+  train.train_and_evaluate(config, child)
+  out = export.export_run(child, "child", zoo_dir=zoo_dir)
+  _, parent = zoo.load(npz)
+  _, params = zoo.load(out)
+  for a, b in zip(jax.tree.leaves(parent), jax.tree.leaves(params), strict=True):
+    np.testing.assert_array_equal(a, b)
+  meta = zoo.read_info(out)
+  assert meta["init_from"] == npz
+  assert meta["cpu_hours_total"] == pytest.approx(
+    meta["cpu_hours"] + parent_meta["cpu_hours"], abs=0.011
+  )
+  # Weights that do not fit the model are refused by name.
+  config.model.width = 16
+  with pytest.raises(ValueError, match="model.width"):
+    train.train_and_evaluate(config, str(tmp_path / "misfit"))

@@ -19,6 +19,22 @@ def _params(workdir, config, step=None):
   return params, got_step
 
 
+def _scalars(workdir, tag):
+  """``[(step, value)]`` of a scalar summary, in step order."""
+  out = []
+  for path in glob.glob(os.path.join(workdir, "events.out.tfevents.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for v in event.summary.value:
+        if v.tag == tag:
+          value = (
+            float(tf.make_ndarray(v.tensor))
+            if v.HasField("tensor")
+            else v.simple_value
+          )
+          out.append((event.step, value))
+  return sorted(out)
+
+
 def _event_tags(workdir):
   scalars, images = set(), set()
   for path in glob.glob(os.path.join(workdir, "events.out.tfevents.*")):
@@ -71,6 +87,31 @@ def test_restart_resumes_and_equals_uninterrupted(tmp_path):
   b, _ = _params(straight, config4)
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(x, y)  # bitwise on CPU
+
+
+def test_steps_per_call_takes_the_same_steps_to_float_rounding(tmp_path):
+  # 10 steps: with 4 per call and hooks at 5 and 10, the run mixes 4-step
+  # and 1-step calls; params and logged losses must equal those of one step
+  # per call up to float32 rounding (XLA fuses across the unrolled steps, so
+  # the last bit can differ).
+  params, losses = [], []
+  for k in (1, 4):
+    config = tiny_config(tmp_path, total_steps=10)
+    config.steps_per_call = k
+    config.checkpoint_every_steps = 5
+    config.log_every_steps = 5
+    workdir = str(tmp_path / f"k{k}")
+    train.train_and_evaluate(config, workdir)
+    params.append(_params(workdir, config)[0])
+    losses.append(_scalars(workdir, "train/loss"))
+  for x, y in zip(
+    jax.tree.leaves(params[0]), jax.tree.leaves(params[1]), strict=True
+  ):
+    np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-8)
+  assert [s for s, _ in losses[0]] == [s for s, _ in losses[1]] == [5, 10]
+  np.testing.assert_allclose(
+    [v for _, v in losses[0]], [v for _, v in losses[1]], rtol=1e-6
+  )
 
 
 def test_incompatible_checkpoint_is_refused(tmp_path):

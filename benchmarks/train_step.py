@@ -18,7 +18,10 @@ low-resolution 16x16 patches (the config's ``lr_patch_size``) and their
   sets it up: the CPU backend split into one JAX device per usable core
   (``platform_tuning.split_cpu_devices``), the batch sharded over a ``Mesh``
   of them (``train.global_batch``), glibc malloc tuned
-  (``--keep_freed_memory``, on by default);
+  (``--keep_freed_memory``, on by default), and as many steps per compiled
+  call as ``train.py`` takes (``train.steps_per_call``: 4 on CPU); its
+  times are per step, i.e. per call divided by that;
+* ``sr_jax, 1 step per call``: the same with ``config.steps_per_call=1``;
 * ``sr_jax, 1 device``: the same with ``--cpu_devices=1`` (XLA's single CPU
   device, still with both CPUs), for comparison;
 * ``pytorch``: eager PyTorch on CPU (2 threads with OpenMP's default wait
@@ -99,6 +102,7 @@ def sr_jax_step(
   devices: int = -1,
   batches: Iterator[dict] | None = None,
   part: str = "step",
+  steps_per_call: int = 0,
 ) -> harness.Workload:
   """The real ``compile_train_step`` of ``config_name``, or a part of it.
 
@@ -112,9 +116,12 @@ def sr_jax_step(
     part: ``step`` (the train step), ``forward`` (the L1 loss only) or
       ``grad`` (loss and parameter gradients, no optimizer), the latter two
       jitted here from the same model and batch.
+    steps_per_call: ``config.steps_per_call``; 0 as ``train.py`` chooses
+      (``train.steps_per_call``).
 
   Returns:
-    The workload; one call is one step, finished (blocked on).
+    The workload; one call is one compiled call of ``info["steps_per_call"]``
+    steps, finished (blocked on).
   """
   from sr_jax import platform_tuning
 
@@ -135,24 +142,45 @@ def sr_jax_step(
     lambda rng: train_state.create_train_state(rng, config, model, tx),
     out_shardings=NamedSharding(mesh, P()),
   )(jax.random.key(config.seed))
-  step_fn = train.compile_train_step(config, model, tx, mesh)
+  one_step = train.compile_train_step(config, model, tx, mesh)
   fixed = train.global_batch(make_batch(config), mesh)
+  k = 1 if part != "step" else steps_per_call or train.steps_per_call(config)
   info = {
     "params": models.count_params(state.params),
     "devices": mesh.devices.size,
-    "xla_flops": harness.xla_flops(step_fn, state, fixed),
+    # Per step: the FLOPs of the one-step function.
+    "xla_flops": harness.xla_flops(one_step, state, fixed),
     "isa": machine.framework_isa("jax"),
+    "steps_per_call": k,
   }
   if part != "step":
     return _sr_jax_part(part, model, state.params, fixed, info)
+  step_fn = train.compile_train_step(config, model, tx, mesh, steps=k)
+  if k > 1:
+    fixed = train.global_batch(
+      {key: np.stack([v] * k) for key, v in make_batch(config).items()},
+      mesh,
+      stacked=True,
+    )
   holder = [state]
 
-  def run():
-    batch = (
-      fixed if batches is None else train.global_batch(next(batches), mesh)
+  def next_batch():
+    # As train.py's loop: numpy batches stacked for a multi-step call, then
+    # put on the mesh.
+    if batches is None:
+      return fixed
+    if k == 1:
+      return train.global_batch(next(batches), mesh)
+    local = [next(batches) for _ in range(k)]
+    return train.global_batch(
+      {key: np.stack([b[key] for b in local]) for key in local[0]},
+      mesh,
+      stacked=True,
     )
+
+  def run():
     # The state is donated: thread it through, as the training loop does.
-    holder[0], metrics = step_fn(holder[0], batch)
+    holder[0], metrics = step_fn(holder[0], next_batch())
     jax.block_until_ready((holder[0], metrics))
 
   return harness.Workload(run=run, info=info)
@@ -594,6 +622,7 @@ def check_twins(config_name: str, *, image_residual: bool | None = None):
 # --- Driver -----------------------------------------------------------------
 
 SR_JAX = "sr_jax, 1 device per core (as sr_jax.main runs)"
+ONE_STEP = "sr_jax, 1 step per call"
 ONE_DEVICE = "sr_jax, 1 device"
 # The malloc setting sr_jax.main applies on CPU (--keep_freed_memory).
 MAIN_MALLOC = "no_mmap_one_arena"
@@ -607,6 +636,14 @@ MAIN_MALLOC = "no_mmap_one_arena"
 IMPLEMENTATIONS = (
   (SR_JAX, "jax", sr_jax_step, {"devices": -1}, MAIN_MALLOC, None),
   (ONE_DEVICE, "jax", sr_jax_step, {"devices": 1}, MAIN_MALLOC, None),
+  (
+    ONE_STEP,
+    "jax",
+    sr_jax_step,
+    {"devices": -1, "steps_per_call": 1},
+    MAIN_MALLOC,
+    None,
+  ),
   ("pytorch, 2 threads", "torch", torch_step, {}, None, None),
   (
     "pytorch, 2 threads, OMP_WAIT_POLICY=PASSIVE",
@@ -667,7 +704,10 @@ def summarize(
   machine was loaded, see ``ratio_under_load``) and ``all``, every variant
   by its table name.
   """
-  rate = {n: batch_size / t.median_s for n, t in timings.items()}
+  # Per optimizer step: sr_jax's calls may take several (steps_per_call).
+  per_call = {n: t.info.get("steps_per_call", 1) for n, t in timings.items()}
+  step_s = {n: t.median_s / per_call[n] for n, t in timings.items()}
+  rate = {n: batch_size / step_s[n] for n in timings}
   params = {n: t.info.get("params") for n, t in timings.items()}
   if len(set(params.values())) != 1:
     raise AssertionError(f"{config_name}: parameter counts differ: {params}")
@@ -683,20 +723,22 @@ def summarize(
       best[fw] = name
   every, rows = {}, []
   for name, t in timings.items():
-    q1, q3 = t.quartiles_ms()
+    k = per_call[name]
+    q1, q3 = (q / k for q in t.quartiles_ms())
     e = {
       "examples_per_s": round(rate[name], 2),
-      "median_ms": round(t.median_ms, 2),
+      "median_ms": round(step_s[name] * 1e3, 2),
       "iqr_ms": [round(q1, 2), round(q3, 2)],
       "cores_busy": round(t.cores, 2),
-      "page_faults_per_step": t.faults_per_call,
+      "page_faults_per_step": t.faults_per_call / k,
+      "steps_per_call": k,
       "steps": len(t.wall_s),
       "isa": t.info.get("isa"),
     }
     if "devices" in t.info:
       e["devices"] = t.info["devices"]
     if flops:
-      e["gflop_per_s"] = round(flops / t.median_s / 1e9, 1)
+      e["gflop_per_s"] = round(flops / step_s[name] / 1e9, 1)
     r_base = r_one = "-"
     if framework[name] == "jax":
       if name != SR_JAX:
@@ -725,11 +767,11 @@ def summarize(
         config_name,
         f"{params[name]:,}",
         label,
-        f"{t.median_ms:.1f} ({q1:.0f}-{q3:.0f})",
+        f"{step_s[name] * 1e3:.1f} ({q1:.0f}-{q3:.0f})",
         f"{rate[name]:.1f}",
-        f"{flops / t.median_s / 1e9:.1f}" if flops else "-",
+        f"{flops / step_s[name] / 1e9:.1f}" if flops else "-",
         f"{t.cores:.2f}",
-        f"{t.faults_per_call:,.0f}",
+        f"{t.faults_per_call / k:,.0f}",
         r_base,
         r_one,
       ]

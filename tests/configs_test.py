@@ -95,3 +95,14 @@ def test_training_data_exists_or_says_how_to_get_it(name, tfds_dir):
 def test_rdn_trains_on_div2k():
   _, config = _load("rdn_x3")
   assert config.data.dataset == "div2k"
+
+
+@pytest.mark.parametrize("name", _CONFIGS)
+def test_starting_weights_exist_and_fit(name):
+  from sr_jax import models, train
+
+  _, config = _load(name)
+  if not config.init_from:
+    pytest.skip(f"{name} starts from scratch")
+  params = train.initial_params(config)
+  models.check_fit(config, params, source=config.init_from)

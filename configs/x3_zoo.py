@@ -1,0 +1,44 @@
+"""The zoo's ``espcn_rdb_x3``: ESPCN-RDB x3 trained on the original data.
+
+``configs/x3.py``'s network, trained further on T91 + BSD200 + General100 +
+ImageNet800 (the shared data's ``train/`` folders, 1,191 images less the
+four README showcase photos held out; ImageNet is the original ESPCN
+project's data source), starting from the earlier 20,000-step T91 + BSD200
++ General100 model kept in the zoo as ``espcn_rdb_x3_v1``: 40,000 more
+steps with LR patches of 24 (72 HR) pixels and Adam from 5e-4, cosine. It
+needs ``../shared/data``:
+
+  python -m sr_jax.main --config=configs/x3_zoo.py --workdir=/work/runs/x3_zoo
+
+README.md, "Model zoo", has its results and CPU hours (the zoo JSON counts
+the starting model's too).
+"""
+
+import os
+
+from configs import default
+from sr_jax import showcase
+
+SHARED_TRAIN = os.path.join(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+  "..",
+  "shared",
+  "data",
+  "train",
+)
+
+
+def get_config():
+  config = default.get_config()
+  config.scale = 3
+  config.model.name = "espcn_rdb"
+  config.init_from = "espcn_rdb_x3_v1"
+  config.data.train_dir = os.path.normpath(SHARED_TRAIN)
+  config.data.train_sets = "T91,BSD200,General100,ImageNet800"
+  config.data.exclude = ",".join(showcase.PHOTOS)
+  config.data.lr_patch_size = 24
+  config.optim.learning_rate = 5e-4
+  config.total_steps = 40_000
+  config.eval.every_steps = 5000
+  config.checkpoint_every_steps = 1000
+  return config

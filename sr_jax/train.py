@@ -317,7 +317,9 @@ class MetricsLog:
     rate = self._steps / max(now - self._t, 1e-9)
     scalars = {
       "train/loss": float(losses.mean()),
-      "train/psnr": float(np.mean(np.concatenate([np.ravel(m["psnr"]) for m in host]))),
+      "train/psnr": float(
+        np.mean(np.concatenate([np.ravel(m["psnr"]) for m in host]))
+      ),
       "train/learning_rate": float(self._lr_fn(step)),
     }
     if self._steps > 0 and step > self._first_timed:

@@ -111,7 +111,9 @@ def test_init_from_a_zoo_model_starts_from_its_weights(trained, tmp_path):
   out = export.export_run(child, "child", zoo_dir=zoo_dir)
   _, parent = zoo.load(npz)
   _, params = zoo.load(out)
-  for a, b in zip(jax.tree.leaves(parent), jax.tree.leaves(params), strict=True):
+  for a, b in zip(
+    jax.tree.leaves(parent), jax.tree.leaves(params), strict=True
+  ):
     np.testing.assert_array_equal(a, b)
   meta = zoo.read_info(out)
   assert meta["init_from"] == npz

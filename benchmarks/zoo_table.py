@@ -10,7 +10,6 @@ both, as ``total (this run)``), and PSNR / SSIM (basicsr) on clean LR for
 Set5, Set14 and BSD100, all read from the files ``sr_jax.export`` wrote.
 """
 
-import json
 import os
 import sys
 

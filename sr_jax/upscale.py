@@ -9,6 +9,11 @@ Inputs are files and folders (a folder's images, not its subfolders). Each
 ``--compare`` also ``<stem>_x<scale>_compare.png`` (bicubic | SR, with a
 zoomed inset).
 
+Which model: ``espcn_rdb_x3_jpeg`` for photos that were saved as JPEG (the
+usual web or phone photo), ``espcn_rdb_x3`` (``_x2``, ``_x4``) for clean,
+losslessly stored images; README.md, "Results on real photos", measures
+both on both kinds of input.
+
 The model sees exactly what the evaluator (:mod:`sr_jax.evaluate`) feeds it:
 RGB in [0, 1] for RGB models; for Y models the BT.601 luma of the image, and
 the chroma of the output comes from the MATLAB-exact bicubic upscale of the
@@ -325,7 +330,11 @@ def _flag_values() -> flags.FlagValues:
   flags.DEFINE_string(
     "model",
     None,
-    "Zoo model name, or the path of its .npz/.json.",
+    "Zoo model name, or the path of its .npz/.json. For photos that were "
+    "saved as JPEG (web images, phone photos, shared screenshots) use "
+    "espcn_rdb_x3_jpeg, trained on JPEG-compressed inputs; for clean, "
+    "losslessly stored images (PNG, TIFF) espcn_rdb_x3 (or _x2/_x4), "
+    "trained on clean ones: on a JPEG it sharpens the block artifacts too.",
     flag_values=fv,
   )
   flags.DEFINE_string(

@@ -472,10 +472,21 @@ class Preemption:
     logging.warning("SIGTERM received: saving a checkpoint, then exiting.")
     self._flag = True
 
-  def requested(self, step: int) -> bool:
-    """True when the run should save at ``step`` and stop."""
+  def requested(self, step: int, *, steps: int = 1) -> bool:
+    """True when the run should save at ``step`` and stop.
+
+    Args:
+      step: the step just reached.
+      steps: how many steps the last call ran. The service's agreed step may
+        be any of them: each is reported in order, and a hit on any means
+        all processes save at ``step`` (they run the same calls, so they
+        all see the hit in the same call).
+    """
     if self._service and not self._flag:
-      self._flag = multihost_utils.reached_preemption_sync_point(step)
+      for s in range(step - steps + 1, step + 1):
+        if multihost_utils.reached_preemption_sync_point(s):
+          self._flag = True
+          break
       if self._flag:
         logging.warning(
           "SIGTERM received by a process of the run: all save step %d, then "
@@ -568,7 +579,7 @@ def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
       log.add(step, step_metrics, steps=n)
       log_now = _every(step, config.log_every_steps, total)
       save_now = _every(step, config.checkpoint_every_steps, total)
-      stop = preemption.requested(step)
+      stop = preemption.requested(step, steps=n)
       if log_now or save_now or stop:
         log.flush(step, log=log_now)
       if save_now or stop:

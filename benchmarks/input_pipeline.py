@@ -103,7 +103,8 @@ def pipeline(
 
 
 def fed_step(config_name: str = CONFIG) -> harness.Workload:
-  """``train.py``'s loop body: next batch, ``global_batch``, train step."""
+  """``train.py``'s loop body: next batches (stacked for a multi-step call),
+  ``global_batch``, train step."""
   _, batches = _dataset_iterator(config_name)
   return train_step.sr_jax_step(config_name, batches=batches)
 
@@ -152,7 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     pairs_per_call / t["create_train_dataset, degraded"].median_s
   )
   pipelines = ("create_train_dataset", "create_train_dataset, degraded")
-  consumed = {n: batch / t[n].median_s for n in t if n not in pipelines}
+  # A train-step call may run several steps (train.steps_per_call).
+  consumed = {
+    n: batch * t[n].info.get("steps_per_call", 1) / t[n].median_s
+    for n in t
+    if n not in pipelines
+  }
   ratio = supply / consumed["train step"]
   ratio_tuned = supply / consumed["train step (malloc tuned)"]
   ratio_degraded = supply_degraded / consumed["train step"]
@@ -163,7 +169,12 @@ def main(argv: list[str] | None = None) -> None:
   rows = []
   for name, timing in t.items():
     q1, q3 = timing.quartiles_ms()
-    per_call = "50 batches" if name in pipelines else "1 step"
+    steps = timing.info.get("steps_per_call", 1)
+    per_call = (
+      "50 batches"
+      if name in pipelines
+      else f"{steps} step{'s' if steps > 1 else ''}"
+    )
     pairs = {
       "create_train_dataset": supply,
       "create_train_dataset, degraded": supply_degraded,

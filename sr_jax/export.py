@@ -23,16 +23,17 @@ _OVERWRITE = flags.DEFINE_bool(
 flags.mark_flags_as_required(["workdir", "name"])
 
 
-def _parent_cpu_hours(init_from: str):
-  """The CPU hours behind ``init_from`` (a zoo model or a run), if recorded."""
+def _parent(init_from: str) -> tuple[float | None, str | None]:
+  """``(CPU hours, SHA-256)`` of ``init_from`` (a zoo model or a run), where
+  recorded."""
   if fileio.isdir(init_from):
     seconds = rundir.RunDir(init_from).read_usage().get("cpu_seconds")
-    return seconds / 3600 if seconds else None
+    return (seconds / 3600 if seconds else None), None
   try:
     meta = zoo.read_info(init_from)
   except FileNotFoundError:
-    return None
-  return meta.get("cpu_hours_total", meta.get("cpu_hours"))
+    return None, None
+  return meta.get("cpu_hours_total", meta.get("cpu_hours")), meta.get("sha256")
 
 
 def export_run(
@@ -59,7 +60,9 @@ def export_run(
   if config.get("init_from"):
     # A run started from other weights owes their compute too.
     info["init_from"] = config.init_from
-    parent = _parent_cpu_hours(config.init_from)
+    parent, sha256 = _parent(config.init_from)
+    if sha256:
+      info["init_from_sha256"] = sha256
     if parent is not None and "cpu_hours" in info:
       info["cpu_hours_total"] = round(info["cpu_hours"] + parent, 2)
   # The results at that step: clean LR under "results", JPEG-degraded LR

@@ -117,6 +117,7 @@ def test_init_from_a_zoo_model_starts_from_its_weights(trained, tmp_path):
     np.testing.assert_array_equal(a, b)
   meta = zoo.read_info(out)
   assert meta["init_from"] == npz
+  assert meta["init_from_sha256"] == parent_meta["sha256"]
   assert meta["cpu_hours_total"] == pytest.approx(
     meta["cpu_hours"] + parent_meta["cpu_hours"], abs=0.011
   )

@@ -199,7 +199,7 @@ def restore_or_init(config, run: rundir.RunDir, mngr, model, tx, mesh: Mesh):
   logging.info(
     "Starting %s (no checkpoint in %s). Model %s: %d parameters; "
     "%d devices, %d processes.",
-    f"from {config.init_from}" if config.init_from else "from scratch",
+    f"from {config.init_from}" if init_params is not None else "from scratch",
     run.path,
     config.model.name,
     models.count_params(state.params),
@@ -217,7 +217,7 @@ def initial_params(config):
   ``config.model``. Only the params carry over: the optimizer and the
   learning-rate schedule start anew.
   """
-  source = config.init_from
+  source = config.get("init_from", "")
   if not source:
     return None
   if fileio.isdir(source):

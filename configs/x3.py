@@ -13,9 +13,10 @@ T91 + BSD200 + General100 set of the shared data:
     --config.data.train_dir=../shared/data/train \
     --config.data.train_sets=T91,BSD200,General100
 
-The zoo model ``espcn_rdb_x3`` is this config trained on the full set with
+The zoo model ``espcn_rdb_x3_v1`` is this config trained on the full set with
 ``--config.total_steps=20000`` (0.76 CPU hours on 2 cores): Set5 33.768 / .9222, Set14
-29.874 / .8328, BSD100 28.801 / .7970 (basicsr convention).
+29.874 / .8328, BSD100 28.801 / .7970 (basicsr convention). The current
+``espcn_rdb_x3`` continues from it on more data: ``configs/x3_zoo.py``.
 """
 
 from configs import default

@@ -57,6 +57,7 @@ and TensorFlow.
 import argparse
 import importlib
 import importlib.util
+import itertools
 import os
 import sys
 from collections.abc import Iterator
@@ -155,32 +156,17 @@ def sr_jax_step(
   }
   if part != "step":
     return _sr_jax_part(part, model, state.params, fixed, info)
-  step_fn = train.compile_train_step(config, model, tx, mesh, steps=k)
   if k > 1:
-    fixed = train.global_batch(
-      {key: np.stack([v] * k) for key, v in make_batch(config).items()},
-      mesh,
-      stacked=True,
-    )
+    step_fn = train.compile_train_step(config, model, tx, mesh, steps=k)
+    fixed = train.call_batch(itertools.repeat(make_batch(config)), k, mesh)
+  else:
+    step_fn = one_step
   holder = [state]
 
-  def next_batch():
-    # As train.py's loop: numpy batches stacked for a multi-step call, then
-    # put on the mesh.
-    if batches is None:
-      return fixed
-    if k == 1:
-      return train.global_batch(next(batches), mesh)
-    local = [next(batches) for _ in range(k)]
-    return train.global_batch(
-      {key: np.stack([b[key] for b in local]) for key in local[0]},
-      mesh,
-      stacked=True,
-    )
-
   def run():
+    batch = fixed if batches is None else train.call_batch(batches, k, mesh)
     # The state is donated: thread it through, as the training loop does.
-    holder[0], metrics = step_fn(holder[0], next_batch())
+    holder[0], metrics = step_fn(holder[0], batch)
     jax.block_until_ready((holder[0], metrics))
 
   return harness.Workload(run=run, info=info)

@@ -15,27 +15,14 @@ protocol LR saved as a baseline JPEG, Pillow, 4:2:0); README.md, "Real
 photos", has the table and the commands.
 """
 
-import os
-
-from configs import default
-from sr_jax import showcase
-
-SHARED_TRAIN = os.path.join(
-  os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-  "..",
-  "shared",
-  "data",
-  "train",
-)
+from configs import _original_data, default
 
 
 def get_config():
   config = default.get_config()
   config.scale = 3
   config.model.name = "espcn_rdb"
-  config.data.train_dir = os.path.normpath(SHARED_TRAIN)
-  config.data.train_sets = "T91,BSD200,General100,ImageNet800"
-  config.data.exclude = ",".join(showcase.PHOTOS)
+  _original_data.use_original_data(config)
   config.data.jpeg_quality = (30, 95)
   config.data.jpeg_clean_fraction = 0.25
   config.total_steps = 20_000

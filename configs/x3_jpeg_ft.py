@@ -20,33 +20,14 @@ scratch, patches of 16, 25% clean); this recipe replaces it only if it meets
 the real-photo targets there.
 """
 
-import os
-
-from configs import default
-from sr_jax import showcase
-
-SHARED_TRAIN = os.path.join(
-  os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-  "..",
-  "shared",
-  "data",
-  "train",
-)
+from configs import x3_zoo
 
 
 def get_config():
-  config = default.get_config()
-  config.scale = 3
-  config.model.name = "espcn_rdb"
+  # x3_zoo's data, patches and optimizer, from its result, on JPEG LR.
+  config = x3_zoo.get_config()
   config.init_from = "espcn_rdb_x3"
-  config.data.train_dir = os.path.normpath(SHARED_TRAIN)
-  config.data.train_sets = "T91,BSD200,General100,ImageNet800"
-  config.data.exclude = ",".join(showcase.PHOTOS)
-  config.data.lr_patch_size = 24
   config.data.jpeg_quality = (30, 95)
   config.data.jpeg_clean_fraction = 0.3
-  config.optim.learning_rate = 5e-4
   config.total_steps = 30_000
-  config.eval.every_steps = 5000
-  config.checkpoint_every_steps = 1000
   return config

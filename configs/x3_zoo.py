@@ -14,18 +14,7 @@ README.md, "Model zoo", has its results and CPU hours (the zoo JSON counts
 the starting model's too).
 """
 
-import os
-
-from configs import default
-from sr_jax import showcase
-
-SHARED_TRAIN = os.path.join(
-  os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-  "..",
-  "shared",
-  "data",
-  "train",
-)
+from configs import _original_data, default
 
 
 def get_config():
@@ -33,9 +22,7 @@ def get_config():
   config.scale = 3
   config.model.name = "espcn_rdb"
   config.init_from = "espcn_rdb_x3_v1"
-  config.data.train_dir = os.path.normpath(SHARED_TRAIN)
-  config.data.train_sets = "T91,BSD200,General100,ImageNet800"
-  config.data.exclude = ",".join(showcase.PHOTOS)
+  _original_data.use_original_data(config)
   config.data.lr_patch_size = 24
   config.optim.learning_rate = 5e-4
   config.total_steps = 40_000

@@ -157,6 +157,19 @@ def global_batch(local_batch: dict, mesh: Mesh, *, stacked: bool = False):
   }
 
 
+def call_batch(batches, n: int, mesh: Mesh) -> dict:
+  """The next ``n`` batches of ``batches`` as the input of an ``n``-step
+  call of :func:`compile_train_step` (stacked on a leading axis if n > 1)."""
+  if n == 1:
+    return global_batch(next(batches), mesh)
+  local = [next(batches) for _ in range(n)]
+  return global_batch(
+    {key: np.stack([b[key] for b in local]) for key in local[0]},
+    mesh,
+    stacked=True,
+  )
+
+
 def _steps_to_next_hook(step: int, config) -> int:
   """Steps from ``step`` to the next step at which a hook runs."""
   nxt = config.total_steps
@@ -565,16 +578,7 @@ def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
     while step < total:
       # k steps in one call when no hook falls inside them, else one.
       n = k if _steps_to_next_hook(step, config) >= k else 1
-      if n == 1:
-        batch = global_batch(next(batches), mesh)
-      else:
-        stacked = [next(batches) for _ in range(n)]
-        batch = global_batch(
-          {key: np.stack([b[key] for b in stacked]) for key in stacked[0]},
-          mesh,
-          stacked=True,
-        )
-      state, step_metrics = step_fns[n](state, batch)
+      state, step_metrics = step_fns[n](state, call_batch(batches, n, mesh))
       step += n
       log.add(step, step_metrics, steps=n)
       log_now = _every(step, config.log_every_steps, total)

@@ -42,6 +42,14 @@ process CPU time / wall time. The header names the CPU and its ISA;
 ``--emulate=avx2`` caps every worker at AVX2 (``benchmarks/machine.py``);
 ratios are withheld when the idle probes between rounds find other jobs
 running (``--ratios_under_load`` prints them, marked).
+
+``--conv_breakdown`` instead asks where the ESPCN-RDB frame's time goes: in
+one process on XLA's single CPU device (both CPUs), each distinct
+convolution of the network alone on the whole 640x360 frame (the op the
+network runs: ``models.conv``'s forward, a ``dot_general`` for 1x1
+kernels), the whole network on the same frame, and the matmul peak; the
+network's time less the sum of its convolutions' is what the rest
+(concatenations, ReLU, bias, pixel shuffle, the bicubic skip) costs.
 """
 
 import argparse
@@ -217,6 +225,109 @@ def jax_matmul() -> harness.Workload:
   return harness.Workload(run=run, info={"flops": 2.0 * MATMUL_N**3})
 
 
+def conv_breakdown(calls: int) -> tuple[list[list[str]], dict]:
+  """Times ESPCN-RDB's convolutions one by one, the network and a matmul.
+
+  Returns:
+    Table rows and their JSON record (see the module docstring).
+  """
+  import collections
+  import time
+
+  from sr_jax import allocator
+
+  allocator.keep_freed_memory(one_arena=True)
+  import jax
+  import jax.numpy as jnp
+
+  from sr_jax import models
+  from sr_jax.models import conv
+
+  def median_s(fn, *args) -> float:
+    jax.block_until_ready(fn(*args))  # compile and warm up
+    times = []
+    for _ in range(calls):
+      start = time.perf_counter()
+      jax.block_until_ready(fn(*args))
+      times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+  config = train_step.load_config("espcn_rdb_x3")
+  model = models.create(config)
+  params = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
+  w, h = FRAME_SIZE
+  y = jnp.asarray(load_frame()[None, :, :, 1:2].astype(np.float32) / 255.0)
+  a = jnp.asarray(
+    np.random.default_rng(0).standard_normal((MATMUL_N, MATMUL_N), np.float32)
+  )
+  peak = 2.0 * MATMUL_N**3 / median_s(jax.jit(jnp.matmul), a, a) / 1e9
+  shapes = collections.Counter(
+    tuple(leaf.shape)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+    if getattr(path[-1], "key", None) == "kernel"
+  )
+  forward = jax.jit(lambda x, k: conv.conv2d_same(x, k))
+  rows, record, conv_total = [], {"layers": []}, 0.0
+  for shape, count in sorted(shapes.items()):
+    k, _, cin, cout = shape
+    x = jnp.ones((1, h, w, cin), jnp.float32)
+    t = median_s(forward, x, jnp.full(shape, 0.01, jnp.float32))
+    gflops = 2.0 * k * k * cin * cout * h * w / t / 1e9
+    conv_total += count * t
+    rows.append(
+      [
+        f"{k}x{k} {cin} -> {cout}",
+        str(count),
+        f"{1e3 * t:.1f}",
+        f"{gflops:.0f} ({gflops / peak:.0%})",
+      ]
+    )
+    record["layers"].append(
+      {
+        "kernel": list(shape),
+        "count": count,
+        "ms": round(1e3 * t, 2),
+        "gflop_per_s": round(gflops, 1),
+      }
+    )
+  network = median_s(
+    jax.jit(lambda p, x: model.apply({"params": p}, x)), params, y
+  )
+  flops = conv_flops(params, h, w)
+  record.update(
+    matmul_peak_gflop_per_s=round(peak, 1),
+    convolutions_ms=round(1e3 * conv_total, 1),
+    network_ms=round(1e3 * network, 1),
+    network_gflop_per_s=round(flops / network / 1e9, 1),
+    convolutions_gflop_per_s=round(flops / conv_total / 1e9, 1),
+  )
+  rows.append(
+    [
+      "all convolutions (sum)",
+      str(sum(shapes.values())),
+      f"{1e3 * conv_total:.0f}",
+      f"{flops / conv_total / 1e9:.0f} ({flops / conv_total / 1e9 / peak:.0%})",
+    ]
+  )
+  rows.append(
+    [
+      "the network",
+      "1",
+      f"{1e3 * network:.0f}",
+      f"{flops / network / 1e9:.0f} ({flops / network / 1e9 / peak:.0%})",
+    ]
+  )
+  rows.append(
+    [
+      "the rest (network - convolutions)",
+      "-",
+      f"{1e3 * (network - conv_total):.0f}",
+      "-",
+    ]
+  )
+  return rows, record
+
+
 def _cv2(threads: int):
   import cv2
 
@@ -370,10 +481,33 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument(
     "--quick", action="store_true", help="2 rounds of 1 call: a smoke run"
   )
+  parser.add_argument(
+    "--conv_breakdown",
+    action="store_true",
+    help="instead: ESPCN-RDB's convolutions one by one vs the network",
+  )
   machine.add_flags(parser)
   args = parser.parse_args(argv)
   if args.quick:
     args.rounds, args.calls_per_round = 2, 1
+  if args.conv_breakdown:
+    record = machine.start(args.emulate)
+    rows, results = conv_breakdown(max(2 * args.rounds, 3))
+    print(
+      "ESPCN-RDB x3 (configs/x3.py) on the 640x360 frame, XLA's single CPU "
+      "device; median ms per call. GFLOP/s = 2 x MACs / time (% of the jax "
+      f"matmul peak measured here, {results['matmul_peak_gflop_per_s']:.0f} "
+      "GFLOP/s)."
+    )
+    print(
+      harness.markdown_table(
+        ("convolution", "layers", "ms each", "GFLOP/s (% peak)"), rows
+      )
+    )
+    if args.json:
+      results["machine"] = record
+      harness.write_json(args.json, results)
+    return
   if not os.path.exists(os.path.join(args.peers, "ESPCN_x3.npz")):
     parser.error(f"--peers={args.peers} has no ESPCN_x3.npz")
   import importlib.util

@@ -1,0 +1,31 @@
+"""A candidate successor of the zoo's ``espcn_rdb_x3``: larger patches.
+
+``configs/x3_zoo.py``'s network and data (T91 + BSD200 + General100 +
+ImageNet800, the shared data's ``train/`` folders less the four README
+showcase photos), starting from the zoo's ``espcn_rdb_x3`` (40,000 steps on
+LR patches of 24) and trained 24,000 more steps on LR patches of 48 (144 HR)
+pixels, Adam from 2e-4, cosine. Why larger patches: an output pixel of this
+network sees 21 LR pixels on each side, so on 24-pixel patches nearly every
+output sees the patch's zero padding, which test images never show it; a
+48-pixel patch gives the network the context it has at test time, at four
+times the cost of a step. It needs ``../shared/data``, and takes several
+CPU hours (checkpoints every 500 steps; rerun the same command to resume):
+
+  python -m sr_jax.main --config=configs/x3_zoo_p48.py --workdir=/work/runs/x3_zoo_p48
+
+It replaces ``espcn_rdb_x3`` in the zoo only if it scores higher on Set5,
+Set14 and BSD100 (README.md, "Model zoo").
+"""
+
+from configs import x3_zoo
+
+
+def get_config():
+  config = x3_zoo.get_config()
+  config.init_from = "espcn_rdb_x3"
+  config.data.lr_patch_size = 48
+  config.optim.learning_rate = 2e-4
+  config.total_steps = 24_000
+  config.eval.every_steps = 3000
+  config.checkpoint_every_steps = 500
+  return config

@@ -9,7 +9,9 @@ moving average of the weights (decay 0.999). Why larger patches: an output pixel
 network sees 21 LR pixels on each side, so on 24-pixel patches nearly every
 output sees the patch's zero padding, which test images never show it; a
 48-pixel patch gives the network the context it has at test time, at four
-times the cost of a step. It needs ``../shared/data``, and takes several
+times the cost of a step. The 48 images too small for such a pair (25 of
+T91, 5 of General100, 18 of ImageNet800; a pair needs 156 x 156 pixels) are
+left out, each with a warning. It needs ``../shared/data``, and takes several
 CPU hours (checkpoints every 500 steps; rerun the same command to resume):
 
   python -m sr_jax.main --config=configs/x3_zoo_p48.py --workdir=/work/runs/x3_zoo_p48

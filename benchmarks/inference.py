@@ -234,65 +234,77 @@ def conv_breakdown(calls: int) -> tuple[list[list[str]], dict]:
   import collections
   import time
 
-  from sr_jax import allocator
-
-  allocator.keep_freed_memory(one_arena=True)
+  harness.keep_freed_memory(one_arena=True)
+  # Before JAX starts: XLA's single CPU device, as the matmul row uses.
+  matmul = jax_matmul()
   import jax
   import jax.numpy as jnp
 
   from sr_jax import models
   from sr_jax.models import conv
 
-  def median_s(fn, *args) -> float:
+  def times_s(fn, *args) -> list[float]:
     jax.block_until_ready(fn(*args))  # compile and warm up
     times = []
     for _ in range(calls):
       start = time.perf_counter()
       jax.block_until_ready(fn(*args))
       times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return times
+
+  def median_s(fn, *args) -> float:
+    return float(np.median(times_s(fn, *args)))
 
   config = train_step.load_config("espcn_rdb_x3")
   model = models.create(config)
   params = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
   w, h = FRAME_SIZE
   y = jnp.asarray(load_frame()[None, :, :, 1:2].astype(np.float32) / 255.0)
-  a = jnp.asarray(
-    np.random.default_rng(0).standard_normal((MATMUL_N, MATMUL_N), np.float32)
-  )
-  peak = 2.0 * MATMUL_N**3 / median_s(jax.jit(jnp.matmul), a, a) / 1e9
+  # The peak is sampled before and after the layers (one median of both),
+  # so that a drift of the machine's speed during the run moves it too.
+  matmul_times = times_s(matmul.run)
   shapes = collections.Counter(
     tuple(leaf.shape)
     for path, leaf in jax.tree_util.tree_leaves_with_path(params)
     if getattr(path[-1], "key", None) == "kernel"
   )
   forward = jax.jit(lambda x, k: conv.conv2d_same(x, k))
-  rows, record, conv_total = [], {"layers": []}, 0.0
+  layers = []  # (shape, count, median seconds)
   for shape, count in sorted(shapes.items()):
-    k, _, cin, cout = shape
-    x = jnp.ones((1, h, w, cin), jnp.float32)
-    t = median_s(forward, x, jnp.full(shape, 0.01, jnp.float32))
-    gflops = 2.0 * k * k * cin * cout * h * w / t / 1e9
+    x = jnp.ones((1, h, w, shape[2]), jnp.float32)
+    layers.append(
+      (shape, count, median_s(forward, x, jnp.full(shape, 0.01, jnp.float32)))
+    )
+  network = median_s(
+    jax.jit(lambda p, x: model.apply({"params": p}, x)), params, y
+  )
+  matmul_times += times_s(matmul.run)
+  peak = matmul.info["flops"] / float(np.median(matmul_times)) / 1e9
+
+  def rate(flops: float, seconds: float) -> str:
+    gflops = flops / seconds / 1e9
+    return f"{gflops:.0f} ({gflops / peak:.0%})"
+
+  rows, record, conv_total = [], {"layers": []}, 0.0
+  for (k, _, cin, cout), count, t in layers:
+    layer_flops = 2.0 * k * k * cin * cout * h * w
     conv_total += count * t
     rows.append(
       [
         f"{k}x{k} {cin} -> {cout}",
         str(count),
         f"{1e3 * t:.1f}",
-        f"{gflops:.0f} ({gflops / peak:.0%})",
+        rate(layer_flops, t),
       ]
     )
     record["layers"].append(
       {
-        "kernel": list(shape),
+        "kernel": [k, k, cin, cout],
         "count": count,
         "ms": round(1e3 * t, 2),
-        "gflop_per_s": round(gflops, 1),
+        "gflop_per_s": round(layer_flops / t / 1e9, 1),
       }
     )
-  network = median_s(
-    jax.jit(lambda p, x: model.apply({"params": p}, x)), params, y
-  )
   flops = conv_flops(params, h, w)
   record.update(
     matmul_peak_gflop_per_s=round(peak, 1),
@@ -301,30 +313,21 @@ def conv_breakdown(calls: int) -> tuple[list[list[str]], dict]:
     network_gflop_per_s=round(flops / network / 1e9, 1),
     convolutions_gflop_per_s=round(flops / conv_total / 1e9, 1),
   )
-  rows.append(
+  rows += [
     [
       "all convolutions (sum)",
       str(sum(shapes.values())),
       f"{1e3 * conv_total:.0f}",
-      f"{flops / conv_total / 1e9:.0f} ({flops / conv_total / 1e9 / peak:.0%})",
-    ]
-  )
-  rows.append(
-    [
-      "the network",
-      "1",
-      f"{1e3 * network:.0f}",
-      f"{flops / network / 1e9:.0f} ({flops / network / 1e9 / peak:.0%})",
-    ]
-  )
-  rows.append(
+      rate(flops, conv_total),
+    ],
+    ["the network", "1", f"{1e3 * network:.0f}", rate(flops, network)],
     [
       "the rest (network - convolutions)",
       "-",
       f"{1e3 * (network - conv_total):.0f}",
       "-",
-    ]
-  )
+    ],
+  ]
   return rows, record
 
 

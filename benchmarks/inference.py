@@ -29,7 +29,9 @@ each in its own worker process pinned to the same 2 CPUs, interleaved (see
   ``cv2.dnn`` on the Y blob (what ``upsample`` runs inside); and
   ``cv2.resize(INTER_CUBIC)`` of the BGR frame.
 * ``sr_jax ESPCN-RDB``: the ``configs/x3.py`` network (random parameters),
-  Y only, banded over one device per core like ESPCN.
+  Y only, banded over one device per core like ESPCN, as the inference
+  layer runs it (``platform_tuning.for_inference``: dense blocks stacked),
+  and the same with its dense blocks concatenating (the plain form).
 * ``jax matmul``: a 2048^3 float32 product on XLA's single CPU device (its
   Eigen matmul uses every core): this CPU's practical peak.
 
@@ -47,7 +49,8 @@ running (``--ratios_under_load`` prints them, marked).
 one process on XLA's single CPU device (both CPUs), each distinct
 convolution of the network alone on the whole 640x360 frame (the op the
 network runs: ``models.conv``'s forward, a ``dot_general`` for 1x1
-kernels), the whole network on the same frame, and the matmul peak; the
+kernels), the whole network (plain form, whose convolutions these are) on
+the same frame, and the matmul peak; the
 network's time less the sum of its convolutions' is what the rest
 (concatenations, ReLU, bias, pixel shuffle, the bicubic skip) costs.
 """
@@ -165,18 +168,22 @@ def sr_jax_espcn(
   return harness.Workload(run=run, info=info)
 
 
-def sr_jax_espcn_rdb() -> harness.Workload:
+def sr_jax_espcn_rdb(*, concatenated_dense: bool = False) -> harness.Workload:
   """The configs/x3.py ESPCN-RDB, random parameters, on the Y plane, a band
-  of the frame on each of one device per core."""
+  of the frame on each of one device per core, as the inference layer runs
+  it (``platform_tuning.for_inference``: dense blocks stacked); with
+  ``concatenated_dense`` in the plain form training uses, for comparison."""
   _split_devices(True)
   import jax
   import jax.numpy as jnp
 
-  from sr_jax import models
+  from sr_jax import models, platform_tuning
   from sr_jax.models import opencv_espcn
 
   config = train_step.load_config("espcn_rdb_x3")
   model = models.create(config)
+  if not concatenated_dense:
+    model = platform_tuning.for_inference(model)
   params = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
   w, h = FRAME_SIZE
   y = load_frame()[:, :, 1].astype(np.float32) / 255.0
@@ -399,6 +406,7 @@ FULL_1 = "sr_jax ESPCN, full pipeline, 1 device"
 Y = "sr_jax ESPCN, Y only, 1 device per core"
 Y_1 = "sr_jax ESPCN, Y only, 1 device"
 RDB = "sr_jax ESPCN-RDB (configs/x3.py), Y only, 1 device per core"
+RDB_CONCAT = "sr_jax ESPCN-RDB, same, dense blocks concatenating (before)"
 MATMUL = f"jax matmul {MATMUL_N}^3 f32"
 CV_ESPCN = "OpenCV dnn_superres ESPCN_x3"
 CV_NET = "OpenCV dnn ESPCN_x3 net, Y only"
@@ -418,6 +426,7 @@ _ROWS = {
   Y_1: ("Y float32 -> Y float32", None, "sr_jax_1_device"),
   CV_NET: ("Y float32 -> Y float32", Y, "opencv_dnn_net"),
   RDB: ("Y float32 -> Y float32", None, "sr_jax"),
+  RDB_CONCAT: ("Y float32 -> Y float32", RDB, "sr_jax_concatenated_dense"),
   MATMUL: ("2048x2048 @ 2048x2048", None, "jax"),
 }
 # The single-device twin of each sr_jax row that peers are compared with.
@@ -433,6 +442,7 @@ _JSON_GROUP = {
   Y_1: "espcn_x3_640x360_y_only",
   CV_NET: "espcn_x3_640x360_y_only",
   RDB: "espcn_rdb_x3_640x360_y_only",
+  RDB_CONCAT: "espcn_rdb_x3_640x360_y_only",
   MATMUL: "matmul_2048_f32",
 }
 # sr_jax.main's malloc setting on CPU.
@@ -471,7 +481,16 @@ def contenders(peers: str, with_opencv: bool) -> list[harness.Contender]:
       ),
       C(CV_RESIZE, opencv_resize),
     ]
-  out += [C(RDB, sr_jax_espcn_rdb, malloc=MAIN_MALLOC), C(MATMUL, jax_matmul)]
+  out += [
+    C(RDB, sr_jax_espcn_rdb, malloc=MAIN_MALLOC),
+    C(
+      RDB_CONCAT,
+      sr_jax_espcn_rdb,
+      {"concatenated_dense": True},
+      malloc=MAIN_MALLOC,
+    ),
+    C(MATMUL, jax_matmul),
+  ]
   return out
 
 

@@ -22,6 +22,8 @@ low-resolution 16x16 patches (the config's ``lr_patch_size``) and their
   call as ``train.py`` takes (``train.steps_per_call``: 4 on CPU); its
   times are per step, i.e. per call divided by that;
 * ``sr_jax, 1 step per call``: the same with ``config.steps_per_call=1``;
+* ``sr_jax, dense blocks stacked``: ESPCN-RDB with the dense-block form
+  the inference layer uses on CPU (``platform_tuning.for_inference``);
 * ``sr_jax, 1 device``: the same with ``--cpu_devices=1`` (XLA's single CPU
   device, still with both CPUs), for comparison;
 * ``pytorch``: eager PyTorch on CPU (2 threads with OpenMP's default wait
@@ -104,6 +106,7 @@ def sr_jax_step(
   batches: Iterator[dict] | None = None,
   part: str = "step",
   steps_per_call: int = 0,
+  stacked_dense: bool = False,
 ) -> harness.Workload:
   """The real ``compile_train_step`` of ``config_name``, or a part of it.
 
@@ -119,6 +122,9 @@ def sr_jax_step(
       jitted here from the same model and batch.
     steps_per_call: ``config.steps_per_call``; 0 as ``train.py`` chooses
       (``train.steps_per_call``).
+    stacked_dense: residual dense blocks in their stacked form, the one
+      inference uses on CPU (``platform_tuning.for_inference``), to show
+      why training keeps the plain form.
 
   Returns:
     The workload; one call is one compiled call of ``info["steps_per_call"]``
@@ -137,6 +143,8 @@ def sr_jax_step(
   from sr_jax import models, train, train_state
 
   model = models.create(config)
+  if stacked_dense:
+    model = model.clone(stacked_dense=True)
   tx = train_state.create_optimizer(config)
   mesh = train.make_mesh()
   state = jax.jit(
@@ -610,6 +618,7 @@ def check_twins(config_name: str, *, image_residual: bool | None = None):
 SR_JAX = "sr_jax, 1 device per core (as sr_jax.main runs)"
 ONE_STEP = "sr_jax, 1 step per call"
 ONE_DEVICE = "sr_jax, 1 device"
+STACKED_DENSE = "sr_jax, dense blocks stacked (inference's form)"
 # The malloc setting sr_jax.main applies on CPU (--keep_freed_memory).
 MAIN_MALLOC = "no_mmap_one_arena"
 
@@ -627,6 +636,14 @@ IMPLEMENTATIONS = (
     "jax",
     sr_jax_step,
     {"devices": -1, "steps_per_call": 1},
+    MAIN_MALLOC,
+    None,
+  ),
+  (
+    STACKED_DENSE,
+    "jax",
+    sr_jax_step,
+    {"devices": -1, "stacked_dense": True},
     MAIN_MALLOC,
     None,
   ),
@@ -654,6 +671,11 @@ def benchmark_config(
   """Times every available implementation of one config, interleaved."""
   contenders = []
   for name, module, factory, kwargs, malloc, cpus in IMPLEMENTATIONS:
+    if name == STACKED_DENSE and load_config(config_name).model.name not in (
+      "espcn_rdb",
+      "rdn",
+    ):
+      continue  # No dense blocks: the same program as SR_JAX.
     if importlib.util.find_spec(module) is None:
       print(f"  {name}: skipped, `{module}` is not installed")
       continue

@@ -34,8 +34,16 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from sr_jax import checkpointing, color, models, rundir, tiling, zoo
-from sr_jax.models.conv import Conv
+from sr_jax import (
+  checkpointing,
+  color,
+  models,
+  platform_tuning,
+  rundir,
+  tiling,
+  zoo,
+)
+from sr_jax.models.conv import Conv, KernelConv
 
 DEFAULT_TILE = 256
 
@@ -183,7 +191,7 @@ def _masking(mask: jnp.ndarray):
     module, name = context.module, context.method_name
     if (
       name == "__call__"
-      and isinstance(module, (Conv, nn.Conv))
+      and isinstance(module, (Conv, nn.Conv, KernelConv))
       and _kernel_radius(module) > 0
     ):
       x = args[0]
@@ -211,7 +219,7 @@ def largest_kernel_radius(model, channels: int) -> int:
 
   def record(next_fun, args, kwargs, context):
     if context.method_name == "__call__" and isinstance(
-      context.module, (Conv, nn.Conv)
+      context.module, (Conv, nn.Conv, KernelConv)
     ):
       radii.append(_kernel_radius(context.module))
     if context.method_name == "bicubic_skip":
@@ -289,7 +297,8 @@ class Predictor:
     if tile < 0:
       raise ValueError(f"--tile must be >= 0, got {tile}")
     self.config = config
-    self.model = models.create(config)
+    # On CPU, residual-dense networks in their faster inference form.
+    self.model = platform_tuning.for_inference(models.create(config))
     self.scale = int(config.scale)
     self.channels = int(config.model.channels)
     self.tile = tile

@@ -43,7 +43,7 @@ from jax import lax
 
 from sr_jax import platform_tuning
 
-__all__ = ["Conv", "conv2d_same"]
+__all__ = ["Conv", "ConvWeights", "KernelConv", "apply_conv", "conv2d_same"]
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -217,6 +217,89 @@ def _conv2d_same_bwd(
 conv2d_same.defvjp(_conv2d_same_fwd, _conv2d_same_bwd)
 
 
+def apply_conv(
+  x: jax.Array, kernel: jax.Array, precision: Any = None
+) -> jax.Array:
+  """A stride-1 'SAME' convolution, with the gradients that suit the backend.
+
+  :func:`conv2d_same` (custom VJP) on the CPU backend, where it was
+  measured; XLA's own convolution and gradients elsewhere. 1x1 kernels are
+  matrix products on every backend.
+
+  Args:
+    x: ``[B, H, W, Cin]``.
+    kernel: ``[k, k, Cin, Cout]`` with odd ``k``, same dtype as ``x``.
+    precision: ``lax.Precision`` (or ``None``).
+
+  Returns:
+    ``[B, H, W, Cout]``.
+  """
+  if platform_tuning.custom_conv_vjp():
+    return conv2d_same(x, kernel, precision)
+  return _forward(x, kernel, precision)
+
+
+class ConvWeights(nn.Module):
+  """The parameters of a :class:`Conv`, for a caller that applies them itself.
+
+  Creates ``kernel`` ``[k, k, in_features, features]`` and ``bias``
+  ``[features]`` exactly as :class:`Conv` does (names, order, initialisers),
+  so a module built from these has :class:`Conv`'s parameter tree and, for
+  equal RNGs, its values; the caller may then slice or stack kernels (see
+  ``models.rdb.ResidualDenseBlock``).
+
+  Attributes:
+    features: output channels.
+    kernel_size: ``k`` (odd).
+    param_dtype: parameter dtype.
+    kernel_init: kernel initialiser.
+    bias_init: bias initialiser.
+  """
+
+  features: int
+  kernel_size: int
+  param_dtype: Any = jnp.float32
+  kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
+  bias_init: Callable[..., jax.Array] = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, in_features: int) -> tuple[jax.Array, jax.Array]:
+    """Returns ``(kernel, bias)`` for ``in_features`` input channels."""
+    k = self.kernel_size
+    kernel = self.param(
+      "kernel",
+      self.kernel_init,
+      (k, k, in_features, self.features),
+      self.param_dtype,
+    )
+    bias = self.param(
+      "bias", self.bias_init, (self.features,), self.param_dtype
+    )
+    return kernel, bias
+
+
+class KernelConv(nn.Module):
+  """:func:`apply_conv` with a kernel the caller passes: no parameters.
+
+  A module rather than a function so that method interceptors see every
+  spatial convolution of a model, as they see :class:`Conv`'s (the
+  inference layer masks the input of each; ``sr_jax.inference``).
+
+  Attributes:
+    kernel_size: ``k`` of the ``[k, k, Cin, Cout]`` kernels it is given.
+  """
+
+  kernel_size: int
+
+  def __call__(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Convolves ``x`` ``[B, H, W, Cin]`` with ``kernel`` ('SAME')."""
+    if kernel.shape[:2] != (self.kernel_size, self.kernel_size):
+      raise ValueError(
+        f"KernelConv: kernel_size {self.kernel_size}, got kernel {kernel.shape}"
+      )
+    return apply_conv(x, kernel)
+
+
 class Conv(nn.Module):
   """``nn.Conv`` for square odd kernels, stride 1, 'SAME' padding, NHWC.
 
@@ -298,10 +381,7 @@ class Conv(nn.Module):
       else None
     )
     x, kernel, bias = promote_dtype(x, kernel, bias, dtype=self.dtype)
-    if platform_tuning.custom_conv_vjp():
-      y = conv2d_same(x, kernel, self.precision)
-    else:  # Measured on XLA:CPU only; elsewhere XLA's own gradient.
-      y = _forward(x, kernel, self.precision)
+    y = apply_conv(x, kernel, self.precision)
     if bias is not None:
       y = y + bias
     return y.reshape(batch_shape + y.shape[1:])

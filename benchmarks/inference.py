@@ -29,9 +29,14 @@ each in its own worker process pinned to the same 2 CPUs, interleaved (see
   ``cv2.dnn`` on the Y blob (what ``upsample`` runs inside); and
   ``cv2.resize(INTER_CUBIC)`` of the BGR frame.
 * ``sr_jax ESPCN-RDB``: the ``configs/x3.py`` network (random parameters),
-  Y only, banded over one device per core like ESPCN, as the inference
-  layer runs it (``platform_tuning.for_inference``: dense blocks stacked),
-  and the same with its dense blocks concatenating (the plain form).
+  Y only, as the inference layer runs it (``platform_tuning.for_inference``:
+  dense blocks stacked), the frame's rows sharded over one device per core
+  with XLA exchanging each convolution's boundary rows
+  (``opencv_espcn.RowSharded``: a band per device would recompute 2 x 21
+  halo rows each); also in overlapping bands like ESPCN, and with its dense
+  blocks concatenating (the plain form), for comparison. ESPCN's full
+  pipeline is also timed with its rows sharded (``rows sharded``; it stays
+  in bands by default: its halo is 5 rows).
 * ``jax matmul``: a 2048^3 float32 product on XLA's single CPU device (its
   Eigen matmul uses every core): this CPU's practical peak.
 
@@ -109,7 +114,7 @@ def _split_devices(parallel: bool) -> None:
 
 
 def sr_jax_espcn(
-  peers: str, pipeline: bool, parallel: bool
+  peers: str, pipeline: bool, parallel: bool, split: str = "bands"
 ) -> harness.Workload:
   """OpenCV's ESPCN weights in sr_jax: Y plane or whole BGR frame.
 
@@ -118,6 +123,8 @@ def sr_jax_espcn(
     pipeline: uint8 BGR in and out (``upscale_bgr``), else the Y plane.
     parallel: one device per core, a band of the frame on each; else XLA's
       single device, the whole frame.
+    split: with ``parallel``, ``bands`` (``opencv_espcn.BandParallel``) or
+      ``rows`` (``opencv_espcn.RowSharded``).
   """
   _split_devices(parallel)
   import functools
@@ -140,7 +147,11 @@ def sr_jax_espcn(
     x = ycrcb[..., 0].astype(np.float32) / 255.0
   whole = jax.jit(upscale, static_argnums=0)
   if parallel:
-    fn = opencv_espcn.BandParallel(
+    split_by = {
+      "bands": opencv_espcn.BandParallel,
+      "rows": opencv_espcn.RowSharded,
+    }
+    fn = split_by[split](
       functools.partial(upscale, model),
       params,
       halo=max(model.receptive_radius, 1),
@@ -168,11 +179,20 @@ def sr_jax_espcn(
   return harness.Workload(run=run, info=info)
 
 
-def sr_jax_espcn_rdb(*, concatenated_dense: bool = False) -> harness.Workload:
-  """The configs/x3.py ESPCN-RDB, random parameters, on the Y plane, a band
-  of the frame on each of one device per core, as the inference layer runs
-  it (``platform_tuning.for_inference``: dense blocks stacked); with
-  ``concatenated_dense`` in the plain form training uses, for comparison."""
+def sr_jax_espcn_rdb(
+  *, concatenated_dense: bool = False, split: str = "rows"
+) -> harness.Workload:
+  """The configs/x3.py ESPCN-RDB, random parameters, on the Y plane.
+
+  Args:
+    concatenated_dense: its dense blocks in the plain form training uses;
+      else as the inference layer runs it (``platform_tuning.for_inference``:
+      stacked).
+    split: ``rows``: the frame's rows sharded over one device per core,
+      XLA exchanging each convolution's boundary rows
+      (``opencv_espcn.RowSharded``); ``bands``: one overlapping band per
+      device (``opencv_espcn.BandParallel``).
+  """
   _split_devices(True)
   import jax
   import jax.numpy as jnp
@@ -191,7 +211,11 @@ def sr_jax_espcn_rdb(*, concatenated_dense: bool = False) -> harness.Workload:
   def apply(params, y):
     return model.apply({"params": params}, y[None, :, :, None])[0, :, :, 0]
 
-  fn = opencv_espcn.BandParallel(
+  split_by = {
+    "rows": opencv_espcn.RowSharded,
+    "bands": opencv_espcn.BandParallel,
+  }
+  fn = split_by[split](
     apply,
     params,
     # The bicubic image skip reads 2 LR pixels on each side.
@@ -403,9 +427,11 @@ def opencv_resize(threads: int = 2) -> harness.Workload:
 # Contender names.
 FULL = "sr_jax ESPCN, full pipeline, 1 device per core"
 FULL_1 = "sr_jax ESPCN, full pipeline, 1 device"
+FULL_ROWS = "sr_jax ESPCN, full pipeline, rows sharded over 1 device per core"
 Y = "sr_jax ESPCN, Y only, 1 device per core"
 Y_1 = "sr_jax ESPCN, Y only, 1 device"
-RDB = "sr_jax ESPCN-RDB (configs/x3.py), Y only, 1 device per core"
+RDB = "sr_jax ESPCN-RDB (configs/x3.py), Y only, rows over 1 device per core"
+RDB_BANDS = "sr_jax ESPCN-RDB, same, in overlapping bands (before)"
 RDB_CONCAT = "sr_jax ESPCN-RDB, same, dense blocks concatenating (before)"
 MATMUL = f"jax matmul {MATMUL_N}^3 f32"
 CV_ESPCN = "OpenCV dnn_superres ESPCN_x3"
@@ -418,6 +444,7 @@ CV_RESIZE = "cv2.resize INTER_CUBIC"
 _ROWS = {
   FULL: ("BGR uint8 -> BGR uint8", None, "sr_jax"),
   FULL_1: ("BGR uint8 -> BGR uint8", None, "sr_jax_1_device"),
+  FULL_ROWS: ("BGR uint8 -> BGR uint8", FULL, "sr_jax_rows_sharded"),
   CV_ESPCN: ("BGR uint8 -> BGR uint8", FULL, "opencv_espcn"),
   CV_FSRCNN: ("BGR uint8 -> BGR uint8", FULL, "opencv_fsrcnn"),
   CV_FSRCNN_SMALL: ("BGR uint8 -> BGR uint8", FULL, "opencv_fsrcnn_small"),
@@ -426,6 +453,7 @@ _ROWS = {
   Y_1: ("Y float32 -> Y float32", None, "sr_jax_1_device"),
   CV_NET: ("Y float32 -> Y float32", Y, "opencv_dnn_net"),
   RDB: ("Y float32 -> Y float32", None, "sr_jax"),
+  RDB_BANDS: ("Y float32 -> Y float32", RDB, "sr_jax_bands"),
   RDB_CONCAT: ("Y float32 -> Y float32", RDB, "sr_jax_concatenated_dense"),
   MATMUL: ("2048x2048 @ 2048x2048", None, "jax"),
 }
@@ -434,6 +462,7 @@ _ONE_DEVICE = {FULL: FULL_1, Y: Y_1}
 _JSON_GROUP = {
   FULL: "espcn_x3_640x360",
   FULL_1: "espcn_x3_640x360",
+  FULL_ROWS: "espcn_x3_640x360",
   CV_ESPCN: "espcn_x3_640x360",
   CV_FSRCNN: "espcn_x3_640x360",
   CV_FSRCNN_SMALL: "espcn_x3_640x360",
@@ -442,6 +471,7 @@ _JSON_GROUP = {
   Y_1: "espcn_x3_640x360_y_only",
   CV_NET: "espcn_x3_640x360_y_only",
   RDB: "espcn_rdb_x3_640x360_y_only",
+  RDB_BANDS: "espcn_rdb_x3_640x360_y_only",
   RDB_CONCAT: "espcn_rdb_x3_640x360_y_only",
   MATMUL: "matmul_2048_f32",
 }
@@ -457,6 +487,7 @@ def contenders(peers: str, with_opencv: bool) -> list[harness.Contender]:
     for name, kw in (
       (FULL, {"pipeline": True, "parallel": True}),
       (FULL_1, {"pipeline": True, "parallel": False}),
+      (FULL_ROWS, {"pipeline": True, "parallel": True, "split": "rows"}),
       (Y, {"pipeline": False, "parallel": True}),
       (Y_1, {"pipeline": False, "parallel": False}),
     )
@@ -483,6 +514,7 @@ def contenders(peers: str, with_opencv: bool) -> list[harness.Contender]:
     ]
   out += [
     C(RDB, sr_jax_espcn_rdb, malloc=MAIN_MALLOC),
+    C(RDB_BANDS, sr_jax_espcn_rdb, {"split": "bands"}, malloc=MAIN_MALLOC),
     C(
       RDB_CONCAT,
       sr_jax_espcn_rdb,

@@ -163,3 +163,50 @@ def test_band_geometry_keeps_every_row_once_with_halo_context():
       kept.append((keep, keep + rows))
     assert kept[0][0] == 0 and kept[-1][1] == height
     assert all(a[1] >= b[0] for a, b in zip(kept[:-1], kept[1:], strict=True))
+
+
+@pytest.mark.parametrize("height", [72, 61])
+def test_row_sharding_equals_the_whole_frame(height):
+  """Rows split over the two devices by XLA; an odd height takes bands."""
+  assert jax.local_device_count() == 2
+  model, params = opencv_espcn.load_opencv_espcn(_peer("ESPCN_x3.npz"))
+  bgr = _bgr_crop()[:height]
+  parallel = opencv_espcn.RowSharded(
+    lambda p, x: opencv_espcn.upscale_bgr(model, p, x),
+    params,
+    halo=model.receptive_radius,
+    scale=3,
+  )
+  got = parallel(bgr)
+  expected = np.asarray(_UPSCALE(model, params, jnp.asarray(bgr)))
+  assert got.dtype == np.uint8 and got.shape == expected.shape
+  diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
+  assert diff.max() <= 1
+  assert np.mean(diff > 0) < 1e-4
+
+
+def test_row_sharding_of_a_dense_network_with_its_bicubic_skip():
+  # The skip's resize contracts over the sharded rows: XLA must gather.
+  import random_params
+
+  from sr_jax.models.rdb import ESPCNRDB
+
+  model = ESPCNRDB(scale=3, width=8, num_blocks=2, num_layers=2, growth=4)
+  y = np.random.default_rng(0).uniform(size=(40, 28)).astype(np.float32)
+  params = random_params.numpy_init(model, jnp.asarray(y)[None, :, :, None])[
+    "params"
+  ]
+
+  def apply(p, y):
+    return model.apply({"params": p}, y[None, :, :, None])[0, :, :, 0]
+
+  parallel = opencv_espcn.RowSharded(
+    apply, params, halo=model.receptive_radius, scale=3
+  )
+  got = parallel(y)
+  expected = np.asarray(jax.jit(apply)(params, y))
+  assert got.shape == expected.shape == (120, 84)
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+  # The halo exchange matters: each half alone differs near the cut.
+  half = np.asarray(jax.jit(apply)(params, y[:20]))
+  assert np.abs(half[-3:] - expected[57:60]).max() > 1e-4

@@ -22,7 +22,7 @@ Each layout's rate is read off process 0's own progress lines (steps and the
 driver's clock at each line; the first line, which holds the compilation, is
 not timed), and "cores busy" is the CPU time of all its processes between
 the first and the last timed line divided by that wall time. The driver
-checks for other jobs before and after each layout (``machine.idle_probe``)
+checks for other jobs before and after each layout (``machine.LoadMonitor``)
 and withholds ratios when it found any, as the other benchmarks do.
 """
 
@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks import machine  # noqa: E402
+from benchmarks import harness, machine  # noqa: E402
 
 _PROGRESS = re.compile(r"step (\d+)/\d+ loss")
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -146,33 +146,30 @@ def main() -> None:
   machine.add_flags(parser)
   args = parser.parse_args()
   record = {"machine": machine.start(args.emulate), "config": args.config}
-  results, probes = {}, []
-  for name in LAYOUTS:
-    probes.append(machine.idle_probe(1.0))
+  monitor = machine.LoadMonitor()
+  results = {}
+  monitor.probe()
+  for i, name in enumerate(LAYOUTS):
     results[name] = run_layout(name, args.config, args.steps, args.log_every)
-  probes.append(machine.idle_probe(1.0))
-  loaded = any(p["busy_cores"] > 0.25 or p["steal"] > 0.05 for p in probes)
+    monitor.probe(after_round=i)
   ref = results["devices"]["steps_per_s"]
+  print(monitor.line())
   print(f"\n`{args.config}`, {args.steps} steps per layout")
   print("\n| layout | steps/s | cores busy | vs default |")
   print("|---|---|---|---|")
   for name, label in LAYOUTS.items():
     r = results[name]
-    ratio = r["steps_per_s"] / ref
-    r["vs_default"] = ratio
-    shown = (
-      "machine loaded"
-      if loaded and not args.ratios_under_load
-      else (f"{ratio:.2f}" + (" (loaded)" if loaded else ""))
+    r["vs_default"] = r["steps_per_s"] / ref
+    shown = harness.ratio_text(
+      r["vs_default"],
+      loaded=monitor.loaded,
+      show_loaded=args.ratios_under_load,
     )
     print(
       f"| {label} | {r['steps_per_s']:.2f} | {r['cores_busy']:.2f} | {shown} |"
     )
-  print(
-    "idle probes (other jobs' cores): "
-    + ", ".join(f"{p['busy_cores']:.2f}" for p in probes)
-  )
-  record.update(results=results, idle_probes=probes, loaded=loaded)
+  record["machine"]["load"] = monitor.summary()
+  record["results"] = results
   if args.json:
     Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
 

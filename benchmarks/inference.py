@@ -113,6 +113,20 @@ def _split_devices(parallel: bool) -> None:
   platform_tuning.split_cpu_devices(-1 if parallel else 1)
 
 
+def _splitter(split: str):
+  """``bands`` -> ``opencv_espcn.BandParallel``, ``rows`` -> ``RowSharded``.
+
+  Imported on call: JAX must not start before ``_split_devices``.
+  """
+  from sr_jax.models import opencv_espcn
+
+  splitters = {
+    "bands": opencv_espcn.BandParallel,
+    "rows": opencv_espcn.RowSharded,
+  }
+  return splitters[split]
+
+
 def sr_jax_espcn(
   peers: str, pipeline: bool, parallel: bool, split: str = "bands"
 ) -> harness.Workload:
@@ -147,11 +161,7 @@ def sr_jax_espcn(
     x = ycrcb[..., 0].astype(np.float32) / 255.0
   whole = jax.jit(upscale, static_argnums=0)
   if parallel:
-    split_by = {
-      "bands": opencv_espcn.BandParallel,
-      "rows": opencv_espcn.RowSharded,
-    }
-    fn = split_by[split](
+    fn = _splitter(split)(
       functools.partial(upscale, model),
       params,
       halo=max(model.receptive_radius, 1),
@@ -198,7 +208,6 @@ def sr_jax_espcn_rdb(
   import jax.numpy as jnp
 
   from sr_jax import models, platform_tuning
-  from sr_jax.models import opencv_espcn
 
   config = train_step.load_config("espcn_rdb_x3")
   model = models.create(config)
@@ -211,11 +220,7 @@ def sr_jax_espcn_rdb(
   def apply(params, y):
     return model.apply({"params": params}, y[None, :, :, None])[0, :, :, 0]
 
-  split_by = {
-    "rows": opencv_espcn.RowSharded,
-    "bands": opencv_espcn.BandParallel,
-  }
-  fn = split_by[split](
+  fn = _splitter(split)(
     apply,
     params,
     # The bicubic image skip reads 2 LR pixels on each side.

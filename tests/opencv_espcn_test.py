@@ -130,6 +130,15 @@ def test_pipeline_agrees_with_dnn_superres_within_one_grey_level():
   assert np.mean(diff > 0) < 1e-3
 
 
+def _assert_equals_whole_frame(got, model, params, bgr):
+  """``got`` is the whole-frame upscale of ``bgr`` but for float rounding."""
+  expected = np.asarray(_UPSCALE(model, params, jnp.asarray(bgr)))
+  assert got.dtype == np.uint8 and got.shape == expected.shape
+  diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
+  assert diff.max() <= 1
+  assert np.mean(diff > 0) < 1e-4
+
+
 @pytest.mark.parametrize("height", [72, 61, 17, 9])
 def test_bands_on_two_devices_equal_the_whole_frame(height):
   """One band per device (the session has two), odd heights included."""
@@ -139,12 +148,7 @@ def test_bands_on_two_devices_equal_the_whole_frame(height):
   parallel = opencv_espcn.parallel_upscale_bgr(model, params)
   bands = parallel.bands(height)
   assert len(bands) == min(2, height // 8)
-  got = parallel(bgr)
-  expected = np.asarray(_UPSCALE(model, params, jnp.asarray(bgr)))
-  assert got.dtype == np.uint8 and got.shape == expected.shape
-  diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
-  assert diff.max() <= 1
-  assert np.mean(diff > 0) < 1e-4
+  _assert_equals_whole_frame(parallel(bgr), model, params, bgr)
 
 
 def test_band_geometry_keeps_every_row_once_with_halo_context():
@@ -177,12 +181,7 @@ def test_row_sharding_equals_the_whole_frame(height):
     halo=model.receptive_radius,
     scale=3,
   )
-  got = parallel(bgr)
-  expected = np.asarray(_UPSCALE(model, params, jnp.asarray(bgr)))
-  assert got.dtype == np.uint8 and got.shape == expected.shape
-  diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
-  assert diff.max() <= 1
-  assert np.mean(diff > 0) < 1e-4
+  _assert_equals_whole_frame(parallel(bgr), model, params, bgr)
 
 
 def test_row_sharding_of_a_dense_network_with_its_bicubic_skip():

@@ -353,7 +353,7 @@ class BandParallel:
     )
 
 
-class RowSharded:
+class RowSharded(BandParallel):
   """Runs an upscaler on one frame with its rows split over the devices by XLA.
 
   The frame goes into ``jax.jit`` sharded along its rows (``P('data')`` on a
@@ -362,50 +362,27 @@ class RowSharded:
   kernel radius with the neighbouring device (a halo exchange). So no row is
   computed twice, where :class:`BandParallel` computes ``2 * halo`` more
   rows per band (23% more work for ESPCN-RDB x3 on a 360-row frame over two
-  devices). Frames whose height the device count does not divide go to a
-  :class:`BandParallel` (``jax`` shards only evenly). Results equal the
-  whole-frame ones up to the float rounding of differently blocked
-  convolutions.
+  devices). Frames whose height the device count does not divide run as
+  bands (``jax`` shards only evenly), which is what ``halo`` is for. Results
+  equal the whole-frame ones up to the float rounding of differently
+  blocked convolutions. Same constructor as :class:`BandParallel`.
   """
 
-  def __init__(
-    self,
-    fn: Callable,
-    params,
-    *,
-    halo: int,
-    scale: int,
-    devices: Sequence[jax.Device] | None = None,
-  ):
-    """Compiles lazily, once per frame shape.
-
-    Args:
-      fn: the upscaler, jit-able, ``(params, image) -> upscaled``, any
-        ``[h, w, ...]`` to ``[s*h, s*w, ...]`` whose output rows depend on
-        input rows within ``halo`` (used only by the fallback).
-      params: its first argument (replicated on every device).
-      halo: input rows an output row depends on, on each side.
-      scale: the upscaling factor.
-      devices: where the rows go; by default every local device.
-    """
-    self.devices = list(devices or jax.local_devices())
-    self.bands = BandParallel(
-      fn, params, halo=halo, scale=scale, devices=self.devices
-    )
+  @functools.cached_property
+  def _sharded(self):
+    """The row-sharded jitted ``fn``, its replicated params, the sharding."""
     mesh = Mesh(np.asarray(self.devices), ("data",))
-    self._rows = NamedSharding(mesh, P("data"))
-    replicated = NamedSharding(mesh, P())
-    self._params = jax.device_put(params, replicated)
-    self._fn = jax.jit(
-      fn, in_shardings=(replicated, self._rows), out_shardings=self._rows
-    )
+    rows, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+    fn = jax.jit(self.fn, in_shardings=(replicated, rows), out_shardings=rows)
+    return fn, jax.device_put(self._host_params, replicated), rows
 
   def __call__(self, image: np.ndarray) -> np.ndarray:
     """Upscales one frame: ``[h, w, ...]`` -> ``[s*h, s*w, ...]``, NumPy."""
     image = np.asarray(image)
     if image.shape[0] % len(self.devices):
-      return self.bands(image)
-    return np.asarray(self._fn(self._params, jax.device_put(image, self._rows)))
+      return super().__call__(image)
+    fn, params, rows = self._sharded
+    return np.asarray(fn(params, jax.device_put(image, rows)))
 
 
 def parallel_upscale_bgr(

@@ -52,8 +52,11 @@ withheld ("machine loaded"; ``--ratios_under_load`` prints them marked).
 and prints the largest output difference (with ESPCN-RDB's bicubic skip on,
 the three bicubic kernels differ; off, the networks agree to float
 rounding). ``--breakdown`` instead times forward, forward + backward and the whole
-step separately, for sr_jax, its malloc-tuned variant, PyTorch on 1 thread
-and TensorFlow.
+step separately, for sr_jax (one device per core and one device), PyTorch
+on 1 and 2 threads and TensorFlow. Times are per optimizer step: sr_jax's
+whole-step calls run ``train.steps_per_call`` steps and are divided by it,
+so its "+ optimizer" difference can come out below zero (the saved
+per-call overhead outweighs Adam).
 """
 
 import argparse
@@ -847,8 +850,14 @@ def breakdown(
     threads=THREADS,
     monitor=monitor,
   )
+  # Per optimizer step: a "step" call of sr_jax runs several
+  # (info["steps_per_call"]); forward and grad calls run one.
   ms = {
-    label: {part: t[f"{label} {part}"].median_ms for part in PARTS}
+    label: {
+      part: t[f"{label} {part}"].median_ms
+      / t[f"{label} {part}"].info.get("steps_per_call", 1)
+      for part in PARTS
+    }
     for label, *_ in BREAKDOWN
   }
   cores = {

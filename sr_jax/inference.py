@@ -49,7 +49,18 @@ DEFAULT_TILE = 256
 
 # Canvas sides tried for each batch of images, as multiples of the default
 # (tile + 2 * margin): small images waste less on some sizes than on others.
-CANVAS_SCALES = (0.75, 0.875, 1.0, 1.125, 1.25, 1.5, 1.75)
+# The small ones matter: every device runs a whole canvas, so a 64 x 48
+# photo alone on canvases of 0.75 x 298 costs 2 x 224^2 LR pixels of network,
+# 30 times its own.
+CANVAS_SCALES = (
+  0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0, 1.125, 1.25, 1.5, 1.75
+)  # fmt: skip
+# A canvas that must grow to the largest window grows to a multiple of this,
+# so that such sides, too, come from a small fixed set.
+CANVAS_STEP = 16
+# Photos run whole (Predictor's whole_max_pixels) are padded to multiples of
+# this per side: one compiled shape per such bucket of sizes.
+WHOLE_STEP = 64
 
 
 # ----------------------------------------------------------------------------
@@ -275,6 +286,8 @@ class Predictor:
     margin: LR context around each tile (at least the receptive radius for
       an exact result).
     canvas: side of the canvases tiles are packed on; 0 when not packing.
+    whole_max_pixels: images larger than one tile but with at most this
+      many LR pixels run whole instead of in tiles (0: none).
   """
 
   def __init__(
@@ -284,6 +297,7 @@ class Predictor:
     *,
     tile: int = DEFAULT_TILE,
     margin: int | None = None,
+    whole_max_pixels: int = 0,
   ):
     """Builds and wraps the model.
 
@@ -293,9 +307,19 @@ class Predictor:
       tile: LR tile side in pixels for :meth:`upscale`; 0 for whole images.
       margin: LR context around each tile; None for the model's receptive
         radius.
+      whole_max_pixels: with packing, an image larger than one tile but of
+        at most this many LR pixels runs whole, on a canvas of its size
+        rounded up to multiples of :data:`WHOLE_STEP` (one compiled shape
+        per such size), instead of as tiles on square canvases: no margins
+        computed twice and no canvas corners left empty (1.6x on a 640x480
+        photo, ``benchmarks/upscale_sizes.py``). 0: every image is tiled.
     """
     if tile < 0:
       raise ValueError(f"--tile must be >= 0, got {tile}")
+    if whole_max_pixels < 0:
+      raise ValueError(
+        f"--whole_max_pixels must be >= 0, got {whole_max_pixels}"
+      )
     self.config = config
     # On CPU, residual-dense networks in their faster inference form.
     self.model = platform_tuning.for_inference(models.create(config))
@@ -305,6 +329,7 @@ class Predictor:
     self.margin = self.model.receptive_radius if margin is None else margin
     packs = tile > 0 and not self.model.sees_whole_image
     self.canvas = tile + 2 * self.margin if packs else 0
+    self.whole_max_pixels = whole_max_pixels if packs else 0
     self._gap = largest_kernel_radius(self.model, self.channels) if packs else 0
     self._forward = jax.jit(
       functools.partial(forward, self.model, channels=self.channels)
@@ -386,7 +411,7 @@ class Predictor:
       Each ``[h * s, w * s(, 3)]``, in the dtype and layout of its image.
     """
     s = self.scale
-    outs, pieces = [], []
+    outs, pieces, whole = [], [], []
     for i, image in enumerate(images):
       if image.dtype not in (np.uint8, np.uint16) or image.ndim not in (2, 3):
         raise ValueError(
@@ -397,6 +422,9 @@ class Predictor:
         raise ValueError("upscale: a Y model needs the bicubic upscale")
       h, w = image.shape[:2]
       outs.append(np.empty((h * s, w * s) + image.shape[2:], image.dtype))
+      if max(h, w) > self.tile and h * w <= self.whole_max_pixels:
+        whole.append(i)
+        continue
       pieces += [
         (i, part)
         for part in tiling.tiles(h, w, tile=self.tile, margin=self.margin)
@@ -420,6 +448,9 @@ class Predictor:
       for (i, part), out in zip(pieces, pending, strict=True):
         keep(i, part, np.asarray(out)[0])
       return outs
+    self._run_whole(whole, images, bicubics, outs)
+    if not pieces:
+      return outs
     shapes = [part.shape for _, part in pieces]
     side, canvases = self._pack(shapes)
     n = len(self._devices)
@@ -438,6 +469,40 @@ class Predictor:
           keep(*pieces[p.index], sr[tiling.scaled(p.region, s)])
     return outs
 
+  def _run_whole(self, indices, images, bicubics, outs) -> None:
+    """Runs ``images[i]`` for ``i`` in ``indices`` whole, into ``outs[i]``.
+
+    Each image is padded (masked, so the padding acts as the zero padding
+    at its border) to multiples of :data:`WHOLE_STEP`; image ``k`` of the
+    list runs on device ``k % num_devices``, all dispatched before any is
+    read.
+    """
+    s, step, pending = self.scale, WHOLE_STEP, []
+    for k, i in enumerate(indices):
+      h, w = images[i].shape[:2]
+      hp, wp = -(-h // step) * step, -(-w // step) * step
+      region = (slice(0, h), slice(0, w))
+      lr_w, bic_w = self._window(images[i], bicubics[i], region)
+      lr = np.zeros((1, hp, wp, 3), np.float32)
+      mask = np.zeros((1, hp, wp, 1), np.float32)
+      lr[0, :h, :w] = lr_w[0]
+      mask[0, :h, :w] = 1.0
+      bic = None
+      if bic_w is not None:
+        bic = np.zeros((1, hp * s, wp * s, 3), np.float32)
+        bic[0, : h * s, : w * s] = bic_w[0]
+      device = self._devices[k % len(self._devices)]
+      lr, bic, mask = jax.device_put((lr, bic, mask), device)
+      replica = self._replicas[k % len(self._devices)]
+      pending.append(self._masked_forward(replica, lr, bic, mask))
+    for i, out in zip(indices, pending, strict=True):
+      h, w = images[i].shape[:2]
+      outs[i][...] = quantize(
+        np.asarray(out)[0, : h * s, : w * s],
+        images[i].dtype,
+        grey=images[i].ndim == 2,
+      )
+
   def _piece_inputs(self, piece, images, bicubics):
     i, part = piece
     return self._window(images[i], bicubics[i], part.window)
@@ -453,35 +518,50 @@ class Predictor:
   def _pack(self, shapes) -> tuple[int, list]:
     """Packs windows on the canvas size that wastes least.
 
-    The sizes are a fixed set (:data:`CANVAS_SCALES` times ``self.canvas``,
-    at least the largest window), so a run compiles at most that many
-    shapes. The cost counts the canvases the devices run, in whole batches
-    of one per device.
+    The sides are a fixed set (:data:`CANVAS_SCALES` times ``self.canvas``,
+    or the largest window rounded up to a multiple of :data:`CANVAS_STEP`
+    when that is larger), so a run compiles a bounded number of shapes. The
+    cost counts the canvases the devices run (:meth:`_canvases_run`).
 
     Returns:
       ``(side, canvases)`` as from :func:`tiling.pack`.
     """
-    n = len(self._devices)
     largest = max(max(shape) for shape in shapes)
+    largest = -(-largest // CANVAS_STEP) * CANVAS_STEP
     best = None
     for factor in CANVAS_SCALES:
       side = max(int(round(self.canvas * factor)), largest)
       canvases = tiling.pack(shapes, canvas=side, gap=self._gap)
-      cost = -(-len(canvases) // n) * n * side * side
+      cost = self._canvases_run(len(canvases)) * side * side
       if best is None or cost < best[0]:
         best = (cost, side, canvases)
     return best[1], best[2]
 
+  def _canvases_run(self, count: int) -> int:
+    """How many canvases the devices compute to run ``count`` of them.
+
+    Canvases go in batches of one per device; a last batch of several
+    canvases is padded with empty ones to a full batch (one compiled shape),
+    but a lone last canvas runs on one device, whose computation then takes
+    every core through XLA's thread pool, instead of beside empty canvases
+    (a second compiled shape, but half the work for a single small image on
+    two devices).
+    """
+    n = len(self._devices)
+    full, rest = divmod(count, n)
+    return full * n + (rest if rest <= 1 else n)
+
   def _run_canvases(self, side: int, canvases) -> np.ndarray:
-    """Runs one canvas per device; returns ``[n, C*s, C*s, 3]`` outputs.
+    """Runs a batch of canvases; returns ``[b, C*s, C*s, 3]`` outputs.
 
     Args:
       side: the canvas side ``C``.
       canvases: for each canvas (at most one per device) its windows, each
         ``(lr, bicubic, region)``: model inputs (see _window) and the LR
-        region on the canvas. Missing canvases run empty.
+        region on the canvas. A lone canvas runs on the first device alone;
+        otherwise one per device, missing ones empty.
     """
-    n, c, s = len(self._devices), side, self.scale
+    n, c, s = self._canvases_run(len(canvases)), side, self.scale
     lr = np.zeros((n, c, c, 3), np.float32)
     mask = np.zeros((n, c, c, 1), np.float32)
     bic = (
@@ -493,6 +573,11 @@ class Predictor:
         mask[(k, *region)] = 1.0
         if bic is not None:
           bic[(k, *tiling.scaled(region, s))] = bic_w[0]
-    batch = NamedSharding(self._mesh, P("data"))
-    lr, bic, mask = jax.device_put((lr, bic, mask), batch)
-    return np.asarray(self._masked_forward(self.params, lr, bic, mask))
+    if n == 1:
+      lr, bic, mask = jax.device_put((lr, bic, mask), self._devices[0])
+      params = self._replicas[0]
+    else:
+      batch = NamedSharding(self._mesh, P("data"))
+      lr, bic, mask = jax.device_put((lr, bic, mask), batch)
+      params = self.params
+    return np.asarray(self._masked_forward(params, lr, bic, mask))

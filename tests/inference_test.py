@@ -72,6 +72,57 @@ def test_packed_canvases_equal_whole_images(name):
   assert packed._masked_forward._cache_size() == 1
 
 
+def test_lone_small_image_runs_on_one_small_canvas():
+  config = _MODELS["espcn_rdb_y_x3"]
+  params = _params(config)
+  image = _images(np.random.default_rng(3), [(9, 13)])
+  bicubic = [imresize.imresize(image[0], 3)]
+  whole = inference.Predictor(config, params, tile=0).upscale(image, bicubic)
+  packed = inference.Predictor(config, params, tile=32)
+  assert len(packed._devices) == 2
+  # One window: a canvas of the smallest side that holds it, not the 0.75 x
+  # (tile + 2 * margin) floor, computed by one device, not beside an empty
+  # canvas on the other.
+  side, canvases = packed._pack([(9, 13)])
+  assert side == inference.CANVAS_STEP and len(canvases) == 1
+  # With two devices a last batch is full or a lone canvas: no padding.
+  assert [packed._canvases_run(k) for k in (1, 2, 3, 4)] == [1, 2, 3, 4]
+  got = packed.upscale(image, bicubic)
+  diff = np.abs(whole[0].astype(int) - got[0].astype(int))
+  assert got[0].shape == (27, 39, 3) and diff.max() <= 1
+  assert (diff > 0).mean() < 1e-3
+  assert packed._masked_forward._cache_size() == 1
+
+
+@pytest.mark.parametrize("name", ["espcn_rdb_y_x3", "espcn_rdb_rgb_x2"])
+def test_whole_image_path_equals_whole_images(name):
+  config = _MODELS[name]
+  params = _params(config)
+  rng = np.random.default_rng(4)
+  # (37, 50) and (64, 23) span several 32-pixel tiles but fit 2,000 pixels:
+  # whole, on 64x64 canvases; (90, 120) is too large and (20, 20) fits one
+  # tile: both packed.
+  images = _images(rng, [(37, 50), (90, 120), (64, 23), (20, 20)])
+  images.append(images[0][..., 0])  # grey, whole
+  bicubics = [imresize.imresize(im, config.scale) for im in images]
+  want = inference.Predictor(config, params, tile=0).upscale(images, bicubics)
+  mixed = inference.Predictor(config, params, tile=32, whole_max_pixels=2000)
+  got = mixed.upscale(images, bicubics)
+  for a, b in zip(want, got, strict=True):
+    assert a.shape == b.shape
+    diff = np.abs(a.astype(int) - b.astype(int))
+    assert diff.max() <= 1, name
+    assert (diff > 0).mean() < 1e-3
+  # The three whole images alone: one shape (64 x 64 canvases), compiled
+  # once for each of the two devices they alternate on.
+  alone = inference.Predictor(config, params, tile=32, whole_max_pixels=2000)
+  picked = [0, 2, 4]
+  alone.upscale([images[i] for i in picked], [bicubics[i] for i in picked])
+  assert alone._masked_forward._cache_size() == 2
+  with pytest.raises(ValueError, match="whole_max_pixels"):
+    inference.Predictor(config, params, whole_max_pixels=-1)
+
+
 def test_masking_has_teeth():
   # Without the mask, windows on a shared canvas see each other and the
   # zero padding differs from the whole-image run.

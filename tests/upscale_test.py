@@ -137,6 +137,33 @@ def test_tiled_equals_whole_image(zoo_paths, kind):
   assert np.abs(seams.astype(int) - whole.astype(int)).max() > 1
 
 
+def test_whole_max_pixels_flag_runs_mid_size_images_whole(zoo_paths, tmp_path):
+  image = _crop("baboon.png", (170, 200))
+  image_io.write_png(str(tmp_path / "baboon.png"), image)
+  outs = {}
+  for limit in (0, 170 * 200):
+    fv = upscale._flag_values()
+    fv([
+      "upscale", f"--model={zoo_paths['y']}", "--tile=48",
+      f"--whole_max_pixels={limit}", f"--output_dir={tmp_path / str(limit)}",
+    ])  # fmt: skip
+    # The flag reaches the predictor: 0 tiles the 170 x 200 image, the
+    # limit runs it whole.
+    assert upscale._predictor(fv).whole_max_pixels == limit
+    args = [
+      f"--model={zoo_paths['y']}", "--tile=48",
+      f"--whole_max_pixels={limit}", "--output_dir", tmp_path / str(limit),
+      tmp_path / "baboon.png",
+    ]  # fmt: skip
+    assert _run(*args) == 0
+    outs[limit] = _read(tmp_path / str(limit) / "baboon_x3.png")[1]
+  config, params = zoo.load(zoo_paths["y"])
+  whole = _upscale(config, params, image, tile=0)
+  for got in outs.values():
+    assert got.shape == whole.shape == (510, 600, 3)
+    assert np.abs(got.astype(int) - whole.astype(int)).max() <= 1
+
+
 @pytest.mark.parametrize("kind", ["y", "rgb"])
 def test_lr_benchmark_image_gives_the_evaluators_pixels_within_one_level(
   zoo_paths, kind, tmp_path

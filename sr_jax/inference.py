@@ -311,7 +311,7 @@ class Predictor:
         at most this many LR pixels runs whole, on a canvas of its size
         rounded up to multiples of :data:`WHOLE_STEP` (one compiled shape
         per such size), instead of as tiles on square canvases: no margins
-        computed twice and no canvas corners left empty (1.6x on a 640x480
+        computed twice and no canvas corners left empty (1.4-1.5x on a 640x480
         photo, ``benchmarks/upscale_sizes.py``). 0: every image is tiled.
     """
     if tile < 0:

@@ -89,7 +89,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from sr_jax import imresize
+from sr_jax import imresize, imresize_tf
 from sr_jax.datasets import div2k, image_folder, imagenet_sr
 
 DATASETS = ("image_folder", "div2k", "imagenet_sr")
@@ -204,7 +204,7 @@ def _resize_regions(hr_regions: tf.Tensor, scale: int) -> tf.Tensor:
   # One resize for all K regions: channels are resized independently, so the
   # regions ride along the channel axis.
   stacked = tf.reshape(tf.transpose(hr_regions, [1, 2, 0, 3]), [size, size, -1])
-  lr_regions = imresize.imresize_tf(stacked, 1.0 / scale)
+  lr_regions = imresize_tf.imresize_tf(stacked, 1.0 / scale)
   return tf.transpose(
     tf.reshape(lr_regions, [region, region, k, channels]), [2, 0, 1, 3]
   )

@@ -19,12 +19,12 @@ from PIL import Image
 from sr_jax.imresize import (
   cubic,
   imresize,
-  imresize_tf,
   modcrop,
   output_size,
   resize_weights,
   round_half_away_from_zero,
 )
+from sr_jax.imresize_tf import imresize_tf
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SHARED_EVAL = os.path.join(os.path.dirname(_REPO), "shared", "data", "eval")

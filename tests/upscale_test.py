@@ -361,3 +361,20 @@ def test_usage_errors(zoo_paths, tmp_path, capsys):
   assert "--output_dir is required" in capsys.readouterr().err
   assert _run("--bogus_flag", out, path) == 2
   assert os.listdir(tmp_path) == []
+
+
+def test_upscale_does_not_import_tensorflow():
+  # TensorFlow is for the tf.data training pipeline; importing it costs
+  # about 4 s of every `python -m sr_jax.upscale` start.
+  code = (
+    "import sys, sr_jax.upscale, sr_jax.evaluate, sr_jax.inference; "
+    "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))"
+  )
+  out = subprocess.run(
+    [sys.executable, "-c", code],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    check=True,
+  )
+  assert out.stdout.strip() == "[]", out.stdout

@@ -274,6 +274,19 @@ def to_float(image: np.ndarray) -> np.ndarray:
   return image.astype(np.float32)
 
 
+def _traced_with(precision: str | None, fn):
+  """``fn`` traced under ``jax.default_matmul_precision(precision)``."""
+  if precision is None:
+    return fn
+
+  @functools.wraps(fn)
+  def traced(*args):
+    with jax.default_matmul_precision(precision):
+      return fn(*args)
+
+  return traced
+
+
 class Predictor:
   """A model with its weights, compiled once, for images of any size.
 
@@ -331,11 +344,18 @@ class Predictor:
     self.canvas = tile + 2 * self.margin if packs else 0
     self.whole_max_pixels = whole_max_pixels if packs else 0
     self._gap = largest_kernel_radius(self.model, self.channels) if packs else 0
+    precision = platform_tuning.inference_precision()
     self._forward = jax.jit(
-      functools.partial(forward, self.model, channels=self.channels)
+      _traced_with(
+        precision,
+        functools.partial(forward, self.model, channels=self.channels),
+      )
     )
     self._masked_forward = jax.jit(
-      functools.partial(masked_forward, self.model, channels=self.channels)
+      _traced_with(
+        precision,
+        functools.partial(masked_forward, self.model, channels=self.channels),
+      )
     )
     # Every local device takes part: canvases go as a batch sharded over
     # them, whole images round-robin (on the CPU backend sr_jax.main makes

@@ -10,7 +10,15 @@ import random_params
 from tiny import tiny_config
 
 from configs import default
-from sr_jax import imresize, inference, models, rundir, train, zoo
+from sr_jax import (
+  imresize,
+  inference,
+  models,
+  platform_tuning,
+  rundir,
+  train,
+  zoo,
+)
 
 
 def _config(name, scale, channels, **model):
@@ -261,3 +269,14 @@ def test_fileio_locally(tmp_path):
   assert fileio.listdir(str(tmp_path)) == ["log"]
   with pytest.raises(FileNotFoundError):
     fileio.remove(path)
+
+
+def test_precision_is_the_backends_and_reaches_the_trace():
+  # The CPU computes float32 in float32: no precision is forced there.
+  assert platform_tuning.inference_precision() is None
+
+  def precision_at_trace():
+    return jax.config.jax_default_matmul_precision
+
+  assert inference._traced_with("highest", precision_at_trace)() == "highest"
+  assert inference._traced_with(None, precision_at_trace) is precision_at_trace

@@ -492,29 +492,23 @@ class Predictor:
   def _run_whole(self, indices, images, bicubics, outs) -> None:
     """Runs ``images[i]`` for ``i`` in ``indices`` whole, into ``outs[i]``.
 
-    Each image is padded (masked, so the padding acts as the zero padding
-    at its border) to multiples of :data:`WHOLE_STEP`; image ``k`` of the
-    list runs on device ``k % num_devices``, all dispatched before any is
-    read.
+    Each image is the one window of a canvas of its size rounded up to
+    multiples of :data:`WHOLE_STEP` (masked, so the padding acts as the
+    zero padding at its border); image ``k`` of the list runs on device
+    ``k % num_devices``, all dispatched before any is read.
     """
-    s, step, pending = self.scale, WHOLE_STEP, []
+    s, step, n, pending = self.scale, WHOLE_STEP, len(self._devices), []
     for k, i in enumerate(indices):
       h, w = images[i].shape[:2]
-      hp, wp = -(-h // step) * step, -(-w // step) * step
       region = (slice(0, h), slice(0, w))
       lr_w, bic_w = self._window(images[i], bicubics[i], region)
-      lr = np.zeros((1, hp, wp, 3), np.float32)
-      mask = np.zeros((1, hp, wp, 1), np.float32)
-      lr[0, :h, :w] = lr_w[0]
-      mask[0, :h, :w] = 1.0
-      bic = None
-      if bic_w is not None:
-        bic = np.zeros((1, hp * s, wp * s, 3), np.float32)
-        bic[0, : h * s, : w * s] = bic_w[0]
-      device = self._devices[k % len(self._devices)]
-      lr, bic, mask = jax.device_put((lr, bic, mask), device)
-      replica = self._replicas[k % len(self._devices)]
-      pending.append(self._masked_forward(replica, lr, bic, mask))
+      inputs = self._canvas_inputs(
+        (-(-h // step) * step, -(-w // step) * step),
+        [[(lr_w, bic_w, region)]],
+        1,
+      )
+      inputs = jax.device_put(inputs, self._devices[k % n])
+      pending.append(self._masked_forward(self._replicas[k % n], *inputs))
     for i, out in zip(indices, pending, strict=True):
       h, w = images[i].shape[:2]
       outs[i][...] = quantize(
@@ -557,6 +551,34 @@ class Predictor:
         best = (cost, side, canvases)
     return best[1], best[2]
 
+  def _canvas_inputs(self, shape, canvases, n):
+    """Host model inputs for ``n`` canvases of LR ``shape`` ``(H, W)``.
+
+    Args:
+      shape: the canvas's LR height and width.
+      canvases: at most ``n`` lists of windows ``(lr, bicubic, region)``
+        (see :meth:`_run_canvases`); canvases beyond them stay empty.
+      n: the batch size.
+
+    Returns:
+      ``(lr, bicubic, mask)``: float32 ``[n, H, W, 3]``, ``[n, H*s, W*s,
+      3]`` (None for RGB models) and ``[n, H, W, 1]``, zero outside the
+      windows.
+    """
+    (h, w), s = shape, self.scale
+    lr = np.zeros((n, h, w, 3), np.float32)
+    mask = np.zeros((n, h, w, 1), np.float32)
+    bic = None
+    if self.channels == 1:
+      bic = np.zeros((n, h * s, w * s, 3), np.float32)
+    for k, windows in enumerate(canvases):
+      for lr_w, bic_w, region in windows:
+        lr[(k, *region)] = lr_w[0]
+        mask[(k, *region)] = 1.0
+        if bic is not None:
+          bic[(k, *tiling.scaled(region, s))] = bic_w[0]
+    return lr, bic, mask
+
   def _canvases_run(self, count: int) -> int:
     """How many canvases the devices compute to run ``count`` of them.
 
@@ -581,18 +603,8 @@ class Predictor:
         region on the canvas. A lone canvas runs on the first device alone;
         otherwise one per device, missing ones empty.
     """
-    n, c, s = self._canvases_run(len(canvases)), side, self.scale
-    lr = np.zeros((n, c, c, 3), np.float32)
-    mask = np.zeros((n, c, c, 1), np.float32)
-    bic = (
-      np.zeros((n, c * s, c * s, 3), np.float32) if self.channels == 1 else None
-    )
-    for k, windows in enumerate(canvases):
-      for lr_w, bic_w, region in windows:
-        lr[(k, *region)] = lr_w[0]
-        mask[(k, *region)] = 1.0
-        if bic is not None:
-          bic[(k, *tiling.scaled(region, s))] = bic_w[0]
+    n = self._canvases_run(len(canvases))
+    lr, bic, mask = self._canvas_inputs((side, side), canvases, n)
     if n == 1:
       lr, bic, mask = jax.device_put((lr, bic, mask), self._devices[0])
       params = self._replicas[0]

@@ -104,4 +104,8 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0: each protocol LR image is saved as a JPEG of this quality (4:2:0,
   # Pillow) and decoded before the model and bicubic see it.
   config.eval.lr_jpeg_quality = 0
+  # True: --mode=evaluate scores the x8 geometric self-ensemble (the "+" rows
+  # of published tables) into results_<step>[_jpeg<q>]_x8.json. Training
+  # evaluations ignore it.
+  config.eval.self_ensemble = False
   return config

@@ -9,6 +9,7 @@ the same imresize) is scored beside it.
 """
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Sequence
 
@@ -214,16 +215,21 @@ def write_report(
   """Writes ``results_<label>.json`` and the figures into the run directory.
 
   Results on JPEG-degraded LR go to ``results_<label>_jpeg<q>.json``, beside
-  (never over) the clean ones.
+  (never over) the clean ones; with ``config.eval.self_ensemble`` the name
+  ends in ``_x8`` (``results_<label>[_jpeg<q>]_x8.json``).
 
   Returns:
     The path of the JSON file.
   """
+  ensemble = bool(config.eval.get("self_ensemble", False))
   if q := config.eval.get("lr_jpeg_quality", 0):
     label = f"{label}_jpeg{q}"
+  if ensemble:
+    label = f"{label}_x8"
   payload = {
     "scale": config.scale,
     "convention": config.eval.convention,
+    "self_ensemble": ensemble,
     "degradation": image_io.jpeg_settings(q)
     if (q := config.eval.get("lr_jpeg_quality", 0))
     else {"lr_jpeg_quality": 0},
@@ -258,12 +264,18 @@ def evaluate(config, workdir: str, *, step: int | None = None) -> dict:
     label = str(weights.step)
   evaluator = Evaluator.from_config(config)
   predictor = inference.Predictor(config, weights.params)
+  ensemble = bool(config.eval.get("self_ensemble", False))
   results, figs = evaluator.run(
-    predictor.sr_many, num_figures=config.eval.num_figures
+    functools.partial(predictor.sr_many, self_ensemble=ensemble),
+    num_figures=config.eval.num_figures,
   )
-  table = markdown_table(results, model_name=f"{config.model.name} ({label})")
+  plus = "+" if ensemble else ""
+  table = markdown_table(
+    results, model_name=f"{config.model.name}{plus} ({label})"
+  )
   q = config.eval.get("lr_jpeg_quality", 0)
   lr_kind = f", LR saved as JPEG q{q} (4:2:0)" if q else ""
+  lr_kind += ", x8 self-ensemble" if ensemble else ""
   print(
     f"x{config.scale}, {config.eval.convention} convention{lr_kind}:\n{table}"
   )

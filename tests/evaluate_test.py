@@ -160,3 +160,26 @@ def test_jpeg_degraded_lr_is_the_jpeg_of_the_protocol_lr(tmp_path):
   payload = json.load(open(path))
   assert payload["degradation"]["lr_jpeg_quality"] == 30
   assert payload["degradation"]["chroma_subsampling"] == "4:2:0"
+
+
+def test_self_ensemble_results_go_beside_the_plain_ones(tmp_path):
+  from configs import default
+  from sr_jax import rundir
+
+  _small_set(tmp_path, n=1)
+  ev = evaluate.Evaluator(scale=3, data_dir=str(tmp_path), datasets=["Small"])
+  results, _ = ev.run(lambda pairs: [color.gray_to_rgb(b) for _, b in pairs])
+  config = default.get_config()
+  run = rundir.RunDir(str(tmp_path / "w"))
+  plain = evaluate.write_report(
+    run, label="7", config=config, results=results, figs={}
+  )
+  config.eval.self_ensemble = True
+  config.eval.lr_jpeg_quality = 50
+  ens = evaluate.write_report(
+    run, label="7", config=config, results=results, figs={}
+  )
+  assert plain.endswith("results_7.json")
+  assert ens.endswith("results_7_jpeg50_x8.json")
+  assert json.load(open(plain))["self_ensemble"] is False
+  assert json.load(open(ens))["self_ensemble"] is True

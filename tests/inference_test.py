@@ -280,3 +280,46 @@ def test_precision_is_the_backends_and_reaches_the_trace():
 
   assert inference._traced_with("highest", precision_at_trace)() == "highest"
   assert inference._traced_with(None, precision_at_trace) is precision_at_trace
+
+
+@pytest.mark.parametrize("name", ["espcn_y_x3", "espcn_rdb_rgb_x2"])
+def test_self_ensemble_is_the_mean_of_the_eight_views(name):
+  config = _MODELS[name]
+  params = _params(config)
+  predictor = inference.Predictor(config, params, tile=0)
+  rng = np.random.default_rng(3)
+  image = _images(rng, [(13, 21)])[0]
+  bicubic = imresize.imresize(image, config.scale)
+  plain = predictor.sr_many([(image, bicubic)])[0]
+  ens = predictor.sr_many([(image, bicubic)], self_ensemble=True)[0]
+  assert ens.shape == plain.shape
+  # Random weights are not rotation-equivariant: the ensemble differs.
+  assert (ens != plain).mean() > 0.1
+
+  # The same mean computed here from the model's forward pass, one view at a
+  # time (mirror columns, then rotate; turn back in reverse order).
+  forward = jax.jit(
+    lambda lr, bic: inference.forward(
+      predictor.model, predictor.params, lr, bic, channels=config.model.channels
+    )
+  )
+  lr, bic = inference.to_float(image), inference.to_float(bicubic)
+  outs = []
+  for mirror in (False, True):
+    for k in range(4):
+      x = np.rot90(lr[:, ::-1] if mirror else lr, k)
+      b = np.rot90(bic[:, ::-1] if mirror else bic, k)
+      y_bic = b[None] if config.model.channels == 1 else None
+      y = np.asarray(forward(x[None], y_bic))[0]
+      y = np.rot90(y, -k)
+      outs.append(y[:, ::-1] if mirror else y)
+  want = inference.quantize(np.mean(outs, axis=0), np.uint8)
+  # Pixel for pixel but for float rounding in the mean (at most one level).
+  assert np.abs(ens.astype(int) - want).max() <= 1
+  assert (ens == want).mean() > 0.99
+
+  # An ensembled output turns with its input: rotating the LR rotates it.
+  turned = predictor.sr_many(
+    [(np.rot90(image), np.rot90(bicubic))], self_ensemble=True
+  )[0]
+  assert np.abs(turned.astype(int) - np.rot90(ens)).max() <= 1

@@ -420,8 +420,9 @@ class Predictor:
   def sr_many(self, pairs, *, self_ensemble: bool = False) -> list[np.ndarray]:
     """:meth:`sr` of ``[(lr, bicubic), ...]``, spread over the devices.
 
-    Image ``i`` runs on device ``i % num_devices``; all are dispatched before
-    any result is read, so the devices work at the same time.
+    Forward pass ``i`` (an image, or with ``self_ensemble`` one of its
+    views) runs on device ``i % num_devices``; all are dispatched before any
+    result is read, so the devices work at the same time.
 
     Args:
       pairs: ``[(lr, bicubic), ...]`` as for :meth:`sr`.

@@ -24,9 +24,6 @@ low-resolution 16x16 patches (the config's ``lr_patch_size``) and their
 * ``sr_jax, 1 step per call``: the same with ``config.steps_per_call=1``;
 * ``sr_jax, dense blocks stacked``: ESPCN-RDB with the dense-block form
   the inference layer uses on CPU (``platform_tuning.for_inference``);
-* ``sr_jax, XLA's gradient all-reduce``: the gradients averaged over the
-  devices by XLA's own all-reduce (a tuple of one array per parameter)
-  instead of the one flat vector ``train.py`` reduces on CPU;
 * ``sr_jax, 1 device``: the same with ``--cpu_devices=1`` (XLA's single CPU
   device, still with both CPUs), for comparison;
 * ``pytorch``: eager PyTorch on CPU (2 threads with OpenMP's default wait
@@ -113,7 +110,6 @@ def sr_jax_step(
   part: str = "step",
   steps_per_call: int = 0,
   stacked_dense: bool = False,
-  flat_reduce: bool | None = None,
 ) -> harness.Workload:
   """The real ``compile_train_step`` of ``config_name``, or a part of it.
 
@@ -132,9 +128,6 @@ def sr_jax_step(
     stacked_dense: residual dense blocks in their stacked form, the one
       inference uses on CPU (``platform_tuning.for_inference``), to show
       why training keeps the plain form.
-    flat_reduce: ``train.compile_train_step``'s: None as ``train.py`` runs
-      (one flat gradient all-reduce on CPU), False XLA's own all-reduce of
-      one array per parameter, to show what the flat one saves.
 
   Returns:
     The workload; one call is one compiled call of ``info["steps_per_call"]``
@@ -161,9 +154,7 @@ def sr_jax_step(
     lambda rng: train_state.create_train_state(rng, config, model, tx),
     out_shardings=NamedSharding(mesh, P()),
   )(jax.random.key(config.seed))
-  one_step = train.compile_train_step(
-    config, model, tx, mesh, flat_reduce=flat_reduce
-  )
+  one_step = train.compile_train_step(config, model, tx, mesh)
   fixed = train.global_batch(make_batch(config), mesh)
   k = 1 if part != "step" else steps_per_call or train.steps_per_call(config)
   info = {
@@ -177,9 +168,7 @@ def sr_jax_step(
   if part != "step":
     return _sr_jax_part(part, model, state.params, fixed, info)
   if k > 1:
-    step_fn = train.compile_train_step(
-      config, model, tx, mesh, steps=k, flat_reduce=flat_reduce
-    )
+    step_fn = train.compile_train_step(config, model, tx, mesh, steps=k)
     fixed = train.call_batch(itertools.repeat(make_batch(config)), k, mesh)
   else:
     step_fn = one_step
@@ -633,7 +622,6 @@ SR_JAX = "sr_jax, 1 device per core (as sr_jax.main runs)"
 ONE_STEP = "sr_jax, 1 step per call"
 ONE_DEVICE = "sr_jax, 1 device"
 STACKED_DENSE = "sr_jax, dense blocks stacked (inference's form)"
-XLA_REDUCE = "sr_jax, XLA's gradient all-reduce (one array per parameter)"
 # The malloc setting sr_jax.main applies on CPU (--keep_freed_memory).
 MAIN_MALLOC = "no_mmap_one_arena"
 
@@ -659,14 +647,6 @@ IMPLEMENTATIONS = (
     "jax",
     sr_jax_step,
     {"devices": -1, "stacked_dense": True},
-    MAIN_MALLOC,
-    None,
-  ),
-  (
-    XLA_REDUCE,
-    "jax",
-    sr_jax_step,
-    {"devices": -1, "flat_reduce": False},
     MAIN_MALLOC,
     None,
   ),

@@ -70,20 +70,6 @@ def custom_conv_vjp() -> bool:
   return on_cpu()
 
 
-def flat_gradient_reduce() -> bool:
-  """Whether the train step all-reduces its gradients as one flat vector.
-
-  XLA:CPU runs the gradient all-reduce (one tuple of ~50 parameter arrays
-  for ESPCN-RDB) with a rendezvous of the devices per array, several times
-  slower than one all-reduce of the same numbers in one array;
-  ``benchmarks/train_step.py`` times the step both ways (the row "XLA's
-  gradient all-reduce"). On accelerators XLA overlaps the per-layer
-  all-reduces with the backward pass, which one reduction at the end would
-  prevent, so they keep XLA's own.
-  """
-  return on_cpu()
-
-
 def for_inference(model: Any) -> Any:
   """The model as the inference layer runs it on this backend.
 

@@ -2,12 +2,8 @@
 
 Data parallelism is ``jax.jit`` over a one-axis ``Mesh`` named ``'data'``:
 the global batch is sharded along it and the train state is replicated, so
-the gradients are averaged over the devices: on accelerators by XLA's own
-all-reduces, on the CPU backend by one all-reduce of the gradients raveled
-into a flat vector (``shard_map``, :func:`_flat_reduced`), which XLA:CPU
-runs far faster than its tuple of one array per parameter. The same code
-runs on one CPU, N local devices and many hosts (each host feeds its own
-slice of the batch).
+XLA inserts the gradient all-reduce. The same code runs on one CPU, N local
+devices and many hosts (each host feeds its own slice of the batch).
 
 The loop is a short story of named parts, each testable alone:
 :func:`restore_or_init` the state, :func:`make_batches`, the jitted
@@ -28,7 +24,6 @@ import numpy as np
 import optax
 from absl import logging
 from jax.experimental import multihost_utils
-from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -40,7 +35,6 @@ from sr_jax import (
   input_pipeline,
   metrics,
   models,
-  platform_tuning,
   rundir,
   summaries,
   train_state,
@@ -55,20 +49,22 @@ class NonFiniteLossError(RuntimeError):
 # The step
 
 
-def _loss_and_grads(params, lr, hr, *, model, config):
-  """The loss, batch PSNR and parameter gradients on (a slice of) a batch.
+def train_step(state, batch, *, model, tx, config):
+  """One optimizer step on a (sharded) global batch.
 
   Args:
-    params: model parameters.
-    lr: ``[B, p, p, C]`` float model inputs.
-    hr: ``[B, p*s, p*s, C]`` float targets.
+    state: the replicated :class:`train_state.TrainState`.
+    batch: ``{"lr": uint8 [B, p, p, 3], "hr": uint8 [B, p*s, p*s, 3]}``.
     model: the Flax model.
-    config: the run's config (``loss`` and ``scale`` are read).
+    tx: the optimizer.
+    config: the run's config (loss, channels, EMA, dtype are read).
 
   Returns:
-    ``(loss, psnr, grads)``: means over the batch, and the gradient of the
-    loss.
+    ``(new_state, metrics)`` with scalar ``loss`` and ``psnr`` (batch means).
   """
+  channels = config.model.channels
+  lr = inference.model_input(batch["lr"].astype(jnp.float32) / 255.0, channels)
+  hr = inference.model_input(batch["hr"].astype(jnp.float32) / 255.0, channels)
 
   def loss_fn(params):
     pred = model.apply({"params": params}, lr)
@@ -79,67 +75,7 @@ def _loss_and_grads(params, lr, hr, *, model, config):
       loss = jnp.mean(diff**2)
     return loss, pred
 
-  (loss, pred), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-  psnr = jnp.mean(metrics.psnr_jax(pred, hr, crop_border=config.scale))
-  return loss, psnr, grads
-
-
-def _flat_reduced(loss_and_grads, mesh: Mesh):
-  """``loss_and_grads`` per device, then one all-reduce of a flat vector.
-
-  Each device computes its slice's means and gradients (``shard_map`` over
-  'data'); the gradients are raveled into one vector, so that the mean over
-  the devices is a single all-reduce of one array instead of XLA's tuple of
-  one array per parameter (see ``platform_tuning.flat_gradient_reduce``).
-  Slices are equal (the batch divides the device count), so the mean of
-  the slice means is the batch mean: the same step as XLA's reduction, up
-  to float32 summation order.
-  """
-
-  def per_device(params, lr, hr):
-    # Marked device-varying, the parameters get this device's gradients;
-    # left invariant, autodiff would all-reduce each one on its own.
-    params = jax.lax.pcast(params, "data", to="varying")
-    loss, psnr, grads = loss_and_grads(params, lr, hr)
-    flat, unravel = ravel_pytree(grads)
-    loss, psnr, flat = jax.lax.pmean((loss, psnr, flat), "data")
-    return loss, psnr, unravel(flat)
-
-  return jax.shard_map(
-    per_device,
-    mesh=mesh,
-    in_specs=(P(), P("data"), P("data")),
-    out_specs=P(),
-  )
-
-
-def train_step(
-  state, batch, *, model, tx, config, reduce_over: Mesh | None = None
-):
-  """One optimizer step on a (sharded) global batch.
-
-  Args:
-    state: the replicated :class:`train_state.TrainState`.
-    batch: ``{"lr": uint8 [B, p, p, 3], "hr": uint8 [B, p*s, p*s, 3]}``.
-    model: the Flax model.
-    tx: the optimizer.
-    config: the run's config (loss, channels, EMA, dtype are read).
-    reduce_over: the mesh the batch is sharded over, to average the
-      gradients over its devices as one flat vector (:func:`_flat_reduced`);
-      None: XLA inserts the reduction.
-
-  Returns:
-    ``(new_state, metrics)`` with scalar ``loss`` and ``psnr`` (batch means).
-  """
-  channels = config.model.channels
-  lr = inference.model_input(batch["lr"].astype(jnp.float32) / 255.0, channels)
-  hr = inference.model_input(batch["hr"].astype(jnp.float32) / 255.0, channels)
-  loss_and_grads = functools.partial(
-    _loss_and_grads, model=model, config=config
-  )
-  if reduce_over is not None:
-    loss_and_grads = _flat_reduced(loss_and_grads, reduce_over)
-  loss, psnr, grads = loss_and_grads(state.params, lr, hr)
+  (loss, pred), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   ema = state.ema_params
@@ -149,7 +85,11 @@ def train_step(
   new_state = state.replace(
     step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema
   )
-  return new_state, {"loss": loss, "psnr": psnr}
+  out = {
+    "loss": loss,
+    "psnr": jnp.mean(metrics.psnr_jax(pred, hr, crop_border=config.scale)),
+  }
+  return new_state, out
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -158,21 +98,8 @@ def make_mesh(devices=None) -> Mesh:
   return Mesh(np.asarray(devices or jax.devices()), ("data",))
 
 
-def compile_train_step(
-  config,
-  model,
-  tx,
-  mesh: Mesh,
-  *,
-  steps: int = 1,
-  flat_reduce: bool | None = None,
-):
+def compile_train_step(config, model, tx, mesh: Mesh, *, steps: int = 1):
   """``train_step`` jitted over ``mesh``: batch on 'data', state replicated.
-
-  ``flat_reduce`` chooses how the gradients are averaged over the devices:
-  as one flat vector (True) or by XLA's per-parameter all-reduces (False);
-  None: flat where ``platform_tuning.flat_gradient_reduce()`` says so and
-  the mesh has more than one device.
 
   With ``steps > 1`` the function takes ``steps`` batches stacked on a
   leading axis and runs that many optimizer steps, one after the other, in a
@@ -181,18 +108,8 @@ def compile_train_step(
   steps are the same as single calls would take; what is saved is the
   per-call overhead: dispatch and the host round trip between steps.
   """
-  if flat_reduce is None:
-    flat_reduce = (
-      mesh.devices.size > 1 and platform_tuning.flat_gradient_reduce()
-    )
   replicated = NamedSharding(mesh, P())
-  step_fn = functools.partial(
-    train_step,
-    model=model,
-    tx=tx,
-    config=config,
-    reduce_over=mesh if flat_reduce else None,
-  )
+  step_fn = functools.partial(train_step, model=model, tx=tx, config=config)
   if steps == 1:
     return jax.jit(
       step_fn,

@@ -9,13 +9,7 @@ import pytest
 import tensorflow as tf
 from tiny import tiny_config
 
-from sr_jax import (
-  checkpointing,
-  models,
-  platform_tuning,
-  train,
-  train_state,
-)
+from sr_jax import checkpointing, models, train, train_state
 
 
 def _params(workdir, config, step=None):
@@ -155,42 +149,6 @@ def test_one_and_two_devices_give_the_same_step(tmp_path):
     results.append((jax.device_get(state.params), float(metrics["loss"])))
   (p1, l1), (p2, l2) = results
   assert l1 == pytest.approx(l2, rel=1e-6)
-  for x, y in zip(jax.tree.leaves(p1), jax.tree.leaves(p2), strict=True):
-    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
-
-
-def test_flat_gradient_reduce_is_one_all_reduce_equal_to_xlas(tmp_path):
-  assert jax.device_count() == 2, "conftest sets two CPU devices"
-  assert platform_tuning.flat_gradient_reduce(), "the CPU backend uses it"
-  config = tiny_config(tmp_path)
-  model = models.create(config)
-  tx = train_state.create_optimizer(config)
-  rng = np.random.default_rng(1)
-  p, s = config.data.lr_patch_size, config.scale
-  batch = {
-    "lr": rng.integers(0, 256, (4, p, p, 3), dtype=np.uint8),
-    "hr": rng.integers(0, 256, (4, p * s, p * s, 3), dtype=np.uint8),
-  }
-  mesh = train.make_mesh()
-  gb = train.global_batch(batch, mesh)
-  flat_step = train.compile_train_step(config, model, tx, mesh)
-  xla_step = train.compile_train_step(
-    config, model, tx, mesh, flat_reduce=False
-  )
-  state = train_state.create_train_state(jax.random.key(0), config, model, tx)
-  hlo = flat_step.lower(state, gb).compile().as_text()
-  reduces = [line for line in hlo.splitlines() if " all-reduce(" in line]
-  n_params = sum(x.size for x in jax.tree.leaves(state.params))
-  assert len(reduces) == 1, reduces
-  assert f"f32[{n_params}]" in reduces[0], reduces[0]
-  results = []
-  for step in (xla_step, flat_step):
-    state = train_state.create_train_state(jax.random.key(0), config, model, tx)
-    state, out = step(state, gb)
-    results.append((jax.device_get(state.params), jax.device_get(out)))
-  (p1, m1), (p2, m2) = results
-  assert float(m1["loss"]) == pytest.approx(float(m2["loss"]), rel=1e-6)
-  assert float(m1["psnr"]) == pytest.approx(float(m2["psnr"]), rel=1e-6)
   for x, y in zip(jax.tree.leaves(p1), jax.tree.leaves(p2), strict=True):
     np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
 

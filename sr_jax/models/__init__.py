@@ -72,7 +72,8 @@ def create(config: Any) -> nn.Module:
       dtype; parameters stay float32), and the model's own fields:
       ``features``, ``kernel_sizes``, ``final_activation`` (espcn);
       ``width``, ``num_blocks``, ``num_layers``, ``growth`` (espcn_rdb,
-      rdn), ``image_residual``, ``block_grid`` (espcn_rdb); ``width`` (IMDN's ``features``), ``num_blocks`` (imdn).
+      rdn), ``image_residual``, ``block_grid`` (espcn_rdb); ``width``
+      (IMDN's ``features``), ``num_blocks`` (imdn).
 
   Returns:
     The flax module.
@@ -101,6 +102,12 @@ def create(config: Any) -> nn.Module:
     fields = ("features", "kernel_sizes", "final_activation")
     return ESPCN(**common, **_fields(model_config, fields))
   if name == "espcn_rdb":
+    grid = model_config.get("block_grid", None)
+    if grid is not None and (not isinstance(grid, int) or grid < 0):
+      raise ValueError(
+        f"--config.model.block_grid must be 0 (off) or a block side such as "
+        f"8, got {grid!r}"
+      )
     fields = (
       "width",
       "num_blocks",

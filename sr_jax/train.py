@@ -243,8 +243,8 @@ def initial_params(config):
       return _load_params(source, config)
     except models.WeightsMismatchError:
       params = dict(_load_params(source, plain))
-      width = config.model.get("width", None) or models.ESPCNRDB.width
-      params["grid_phase"] = np.zeros((grid, grid, width), np.float32)
+      shape = models.param_shapes(config)["grid_phase"]
+      params["grid_phase"] = np.zeros(shape, np.float32)
       return params
   return _load_params(source, config)
 

@@ -15,7 +15,7 @@ steps to 2e-4, then cosine to zero. It needs ``../shared/data``:
 
   python -m sr_jax.main --config=configs/x3_jpeg_grid.py --workdir=/work/runs/x3_jpeg_grid
 
-Tried and not shipped. Trained the full 20,000 steps (65 minutes wall,
+Tried and not shipped. Trained the full 20,000 steps (68 minutes wall,
 2.2 CPU hours on the 2-core CPU), then scored with the README's
 ``--mode=evaluate`` loop at ``--step=20000`` for qualities 0, 30, 50 and 75
 and ``python benchmarks/jpeg_table.py zoo/espcn_rdb_x3_jpeg.json

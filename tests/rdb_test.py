@@ -233,3 +233,41 @@ def test_networks_pass_the_stacked_form_to_their_blocks(model_cls):
     jax.jit(m.apply).lower(variables, x).as_text() for m in (plain, stacked)
   ]
   assert hlo[0] != hlo[1]
+
+
+def test_block_grid_table_starts_at_zero_and_then_is_the_plain_network():
+  plain = ESPCNRDB(scale=3, **_TINY)
+  grid = ESPCNRDB(scale=3, block_grid=8, **_TINY)
+  x = _uniform((1, 13, 11, 1))
+  variables = _init(plain, x)
+  assert "grid_phase" not in variables["params"]
+  real = grid.init(random_params.KEY, x)["params"]["grid_phase"]
+  assert real.shape == (8, 8, _TINY["width"])
+  assert not np.any(np.asarray(real))
+  with_table = {"params": {**variables["params"], "grid_phase": real}}
+  np.testing.assert_array_equal(
+    grid.apply(with_table, x), plain.apply(variables, x)
+  )
+  assert grid.sees_whole_image and not plain.sees_whole_image
+
+
+def test_block_grid_output_follows_the_grid_not_the_content():
+  # Shifting the input by a whole block (8 pixels) keeps the grid phase,
+  # so away from the borders the output only shifts; a 1-pixel shift moves
+  # the content across the grid and changes it.
+  model = ESPCNRDB(scale=2, block_grid=8, **_TINY)
+  x = _uniform((1, 40, 40, 1))
+  variables = _init(model, x)
+  table = np.random.default_rng(0).uniform(-1, 1, (8, 8, _TINY["width"]))
+  variables["params"]["grid_phase"] = jnp.asarray(table, jnp.float32)
+  y = np.asarray(model.apply(variables, x))
+  r = model.receptive_radius
+  for shift, same in ((8, True), (1, False)):
+    y_s = np.asarray(model.apply(variables, x[:, shift:, shift:]))
+    inner = slice(2 * r, 2 * (40 - shift - r))
+    a = y[0, 2 * shift :, 2 * shift :][inner, inner]
+    b = y_s[0][inner, inner]
+    if same:
+      np.testing.assert_allclose(a, b, atol=1e-5)
+    else:
+      assert np.abs(a - b).max() > 1e-3

@@ -14,6 +14,11 @@ hours wall on the 2-core CPU, more than one session: checkpoints every 1,000
 steps; rerun the same command to resume):
 
   python -m sr_jax.main --config=configs/x3_zoo_long.py --workdir=/work/runs/x3_zoo_long
+
+Tried and stopped at step 30,000 (2026-12): Set5 / Set14 of the EMA weights
+33.886 / 29.952 at 10k, 33.878 / 29.950 at 20k and 33.872 / 29.953 at 30k,
+against the zoo model's 33.883 / 29.930: flat while the learning rate is
+near its peak, so the CPU went elsewhere; not shipped.
 """
 
 from configs import x3_zoo

@@ -19,16 +19,13 @@ checkpoints every 1,000 steps; rerun the same command to resume):
   python -m sr_jax.main --config=configs/x3_zoo_anneal.py --workdir=/work/runs/x3_zoo_anneal
 """
 
-from configs import x3_zoo
+from configs import x3_zoo_long
 
 
 def get_config():
-  config = x3_zoo.get_config()
-  config.init_from = "espcn_rdb_x3"
+  config = x3_zoo_long.get_config()  # Same start, data, EMA and checkpoints.
   config.optim.learning_rate = 3e-4
   config.optim.warmup_steps = 1000
-  config.ema_decay = 0.999
   config.total_steps = 60_000
   config.eval.every_steps = 5000
-  config.checkpoint_every_steps = 1000
   return config

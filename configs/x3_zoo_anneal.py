@@ -21,8 +21,9 @@ checkpoints every 1,000 steps; rerun the same command to resume):
 Run to the end (2026-12): Set5 / Set14 / BSD100 of the EMA weights at
 60,000 steps 33.886 / 29.962 / 28.884 on clean LR, against the zoo model's
 33.883 / 29.930 / 28.869, and 0.004-0.012 dB below it on JPEG LR q30-75;
-Set5 moved between 33.880 and 33.892 over the cycle. Within evaluation
-noise, so not shipped (README.md, "Model zoo", has every step's scores).
+Set5 moved between 33.880 and 33.892 over the cycle, so its gain is within
+evaluation noise; the Set14 gain is consistent but small. Not shipped
+(README.md, "Model zoo", has every step's scores).
 """
 
 from configs import x3_zoo_long

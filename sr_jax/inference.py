@@ -355,11 +355,7 @@ class Predictor:
     self.model = platform_tuning.for_inference(models.create(config))
     self.scale = int(config.scale)
     self.channels = int(config.model.channels)
-    # A model told the JPEG block grid (ESPCNRDB.block_grid) reads it from
-    # the input's top-left pixel: a tile starting elsewhere would shift it.
-    self._grid = int(getattr(self.model, "block_grid", 0) or 0)
-    self.tile = 0 if self._grid else tile
-    self._tile_asked = tile
+    self.tile = tile
     self.margin = self.model.receptive_radius if margin is None else margin
     packs = tile > 0 and not self.model.sees_whole_image
     self.canvas = tile + 2 * self.margin if packs else 0
@@ -391,12 +387,6 @@ class Predictor:
   @property
   def warning(self) -> str | None:
     """Why tiled outputs may differ from whole-image ones, or None."""
-    if self._grid and self._tile_asked:
-      return (
-        f"the model reads the {self._grid}x{self._grid} JPEG block grid from "
-        f"each image's corner, so it runs whole images: --tile="
-        f"{self._tile_asked} is not used"
-      )
     if self.model.sees_whole_image and self.tile:
       return (
         f"model {self.config.model.name!r} pools statistics over the whole "
@@ -441,12 +431,6 @@ class Predictor:
         and mirrored, every output is turned back, and the eight float
         outputs are averaged before rounding. 8x the compute.
     """
-    if self_ensemble and self._grid:
-      raise ValueError(
-        "--config.eval.self_ensemble: the model reads the JPEG block grid "
-        "from the image's top-left corner, which the rotated and mirrored "
-        "views move; evaluate it without the ensemble"
-      )
     views = _VIEWS if self_ensemble else _VIEWS[:1]
     pending = []
     n = 0

@@ -1081,14 +1081,6 @@ def _check_stream(config, process_index, process_count, start_step):
       f"--config.data.lr_patch_size={p} and the per-process batch "
       f"{local_batch} must be positive"
     )
-  grid = config.model.get("block_grid", 0) or 0
-  if grid and p % grid:
-    # The JPEG grid starts at the patch's corner; flips and transposes keep
-    # it on the model's table only when the patch holds whole blocks.
-    raise ValueError(
-      f"--config.data.lr_patch_size={p} is not a multiple of "
-      f"--config.model.block_grid={grid}"
-    )
   pairs_per_image = config.data.get("patches_per_image", PATCHES_PER_IMAGE)
   if pairs_per_image < 1:
     raise ValueError(

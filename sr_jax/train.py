@@ -233,24 +233,6 @@ def initial_params(config):
   source = config.get("init_from", "")
   if not source:
     return None
-  grid = config.model.get("block_grid", 0) or 0
-  if grid:
-    # Weights of the same network without the block-grid table: the table
-    # starts at zero, so training starts from exactly their function.
-    plain = config.copy_and_resolve_references()
-    plain.model.block_grid = 0
-    try:
-      return _load_params(source, config)
-    except models.WeightsMismatchError:
-      params = dict(_load_params(source, plain))
-      shape = models.param_shapes(config)["grid_phase"]
-      params["grid_phase"] = np.zeros(shape, np.float32)
-      return params
-  return _load_params(source, config)
-
-
-def _load_params(source: str, config):
-  """The params of the run directory, weights file or zoo name ``source``."""
   if fileio.isdir(source):
     weights = inference.load(workdir=source, config=config)
   elif fileio.exists(source):

@@ -323,34 +323,3 @@ def test_self_ensemble_is_the_mean_of_the_eight_views(name):
     [(np.rot90(image), np.rot90(bicubic))], self_ensemble=True
   )[0]
   assert np.abs(turned.astype(int) - np.rot90(ens)).max() <= 1
-
-
-def test_block_grid_model_runs_whole_images_whatever_the_tile():
-  config = _config("espcn_rdb", 3, 1, block_grid=8, **_SMALL)
-  params = _params(config)
-  rng = np.random.default_rng(5)
-  images = _images(rng, [(37, 29), (12, 50)])
-  bicubics = [imresize.imresize(im, 3) for im in images]
-  whole = inference.Predictor(config, params, tile=0)
-  tiled = inference.Predictor(config, params, tile=16)
-  assert whole.warning is None
-  assert "--tile=16" in tiled.warning
-  for a, b in zip(
-    whole.upscale(images, bicubics),
-    tiled.upscale(images, bicubics),
-    strict=True,
-  ):
-    np.testing.assert_array_equal(a, b)
-  # Tiles would have started the grid at each tile's corner.
-  plain = inference.Predictor(config, params, tile=16)
-  plain.tile, plain._grid = 16, 0
-  assert any(
-    np.any(a != b)
-    for a, b in zip(
-      whole.upscale(images, bicubics),
-      plain.upscale(images, bicubics),
-      strict=True,
-    )
-  )
-  with pytest.raises(ValueError, match="self_ensemble"):
-    whole.sr_many([(images[0], bicubics[0])], self_ensemble=True)

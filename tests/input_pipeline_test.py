@@ -323,13 +323,6 @@ def test_no_image_big_enough_is_an_error(folders):
     input_pipeline.create_train_dataset(_config(folders, lr_patch_size=40))
 
 
-def test_block_grid_needs_patches_of_whole_blocks(folders):
-  config = _config(folders, lr_patch_size=12)
-  config.model.block_grid = 8
-  with pytest.raises(ValueError, match="lr_patch_size=12 is not a multiple"):
-    input_pipeline.create_train_dataset(config)
-
-
 def test_unknown_dataset(folders):
   with pytest.raises(ValueError, match="not one of"):
     input_pipeline.create_train_dataset(_config(folders, dataset="bsd"))

@@ -93,8 +93,6 @@ def test_unknown_name_names_flag_and_choices():
   [
     (dict(dtype="float16"), "--config.model.dtype"),
     (dict(channels=2), "--config.model.channels"),
-    (dict(name="espcn_rdb", block_grid=-8), "--config.model.block_grid"),
-    (dict(name="espcn_rdb", block_grid=8.0), "--config.model.block_grid"),
   ],
 )
 def test_invalid_fields_name_their_flag(fields, flag):

@@ -125,24 +125,3 @@ def test_init_from_a_zoo_model_starts_from_its_weights(trained, tmp_path):
   config.model.width = 16
   with pytest.raises(ValueError, match="model.width"):
     train.train_and_evaluate(config, str(tmp_path / "misfit"))
-
-
-def test_init_from_plain_weights_grows_a_zero_block_grid(trained, tmp_path):
-  from sr_jax import train
-
-  _, _, workdir = trained
-  npz = export.export_run(workdir, "plain", zoo_dir=str(tmp_path / "zoo"))
-  config = tiny_config(trained[0], total_steps=2)
-  config.init_from = npz
-  config.model.block_grid = 8
-  params = train.initial_params(config)
-  _, parent = zoo.load(npz)
-  assert not np.any(params.pop("grid_phase"))
-  for a, b in zip(
-    jax.tree.leaves(parent), jax.tree.leaves(params), strict=True
-  ):
-    np.testing.assert_array_equal(a, b)
-  # Any other difference is still refused by name.
-  config.model.width = 16
-  with pytest.raises(ValueError, match="model.width"):
-    train.initial_params(config)

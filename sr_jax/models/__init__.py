@@ -72,8 +72,7 @@ def create(config: Any) -> nn.Module:
       dtype; parameters stay float32), and the model's own fields:
       ``features``, ``kernel_sizes``, ``final_activation`` (espcn);
       ``width``, ``num_blocks``, ``num_layers``, ``growth`` (espcn_rdb,
-      rdn), ``image_residual``, ``block_grid`` (espcn_rdb); ``width``
-      (IMDN's ``features``), ``num_blocks`` (imdn).
+      rdn); ``width`` (IMDN's ``features``), ``num_blocks`` (imdn).
 
   Returns:
     The flax module.
@@ -102,20 +101,7 @@ def create(config: Any) -> nn.Module:
     fields = ("features", "kernel_sizes", "final_activation")
     return ESPCN(**common, **_fields(model_config, fields))
   if name == "espcn_rdb":
-    grid = model_config.get("block_grid", None)
-    if grid is not None and (not isinstance(grid, int) or grid < 0):
-      raise ValueError(
-        f"--config.model.block_grid must be 0 (off) or a block side such as "
-        f"8, got {grid!r}"
-      )
-    fields = (
-      "width",
-      "num_blocks",
-      "num_layers",
-      "growth",
-      "image_residual",
-      "block_grid",
-    )
+    fields = ("width", "num_blocks", "num_layers", "growth", "image_residual")
     return ESPCNRDB(**common, **_fields(model_config, fields))
   if name == "rdn":
     fields = ("width", "num_blocks", "num_layers", "growth")
@@ -180,9 +166,6 @@ def _model_settings(config: Any) -> dict[str, Any]:
   settings = json.loads(config.to_json_best_effort())
   model = settings.get("model", {})
   model.pop("dtype", None)  # The compute dtype does not change the weights.
-  if not model.get("block_grid"):
-    # Configs from before the field existed mean the same model as 0.
-    model.pop("block_grid", None)
   return {"scale": settings.get("scale")} | {
     f"model.{k}": v for k, v in model.items()
   }

@@ -235,14 +235,6 @@ class ESPCNRDB(_DenseNetwork):
     growth: ``G``, growth rate.
     dtype: compute dtype; parameters are always stored in float32.
     image_residual: add a bicubic upsampling of the input to the output.
-    block_grid: 0, or the side of a JPEG block grid (8) anchored at the
-      input's top-left pixel: a learned ``[g, g, width]`` table
-      (``grid_phase``, zero at init) indexed by each pixel's row and column
-      modulo ``g`` is added to ``sfe1`` before its ReLU. A convolution is
-      translation-equivariant, so it cannot tell a block edge from an image
-      edge at the same place; this tells it where the blocks are. The
-      outputs then depend on where the input starts, so such a model runs
-      on whole images only (``sees_whole_image``).
   """
 
   channels: int = 1
@@ -250,12 +242,6 @@ class ESPCNRDB(_DenseNetwork):
   num_layers: int = 4
   growth: int = 32
   image_residual: bool = True
-  block_grid: int = 0
-
-  @property
-  def sees_whole_image(self) -> bool:  # type: ignore[override]
-    """True with a block grid: tiles and canvases would shift its phase."""
-    return self.block_grid > 0
 
   @property
   def receptive_radius(self) -> int:
@@ -292,16 +278,7 @@ class ESPCNRDB(_DenseNetwork):
     """
     _check_channels("ESPCNRDB", x, self.channels)
     r = self.scale
-    f_1 = _conv(self.width, 5, dtype=self.dtype, name="sfe1")(x)
-    if self.block_grid:
-      g = self.block_grid
-      table = self.param(
-        "grid_phase", nn.initializers.zeros, (g, g, self.width), jnp.float32
-      )
-      rows = jnp.arange(x.shape[1]) % g
-      cols = jnp.arange(x.shape[2]) % g
-      f_1 = f_1 + table[rows][:, cols].astype(f_1.dtype)
-    f_1 = nn.relu(f_1)
+    f_1 = nn.relu(_conv(self.width, 5, dtype=self.dtype, name="sfe1")(x))
     f_0 = _conv(self.width, 3, dtype=self.dtype, name="sfe2")(f_1)
     h = _dense_trunk(f_1, f_0, self)
     h = _conv(self.channels * r * r, 3, dtype=self.dtype, name="subpixel")(h)

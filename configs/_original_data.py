@@ -4,7 +4,7 @@ less the README showcase photos (held out so their figures are fair)."""
 
 import os
 
-from sr_jax import showcase
+from sr_jax import showcase_photos
 
 SHARED_TRAIN = os.path.normpath(
   os.path.join(
@@ -21,4 +21,4 @@ def use_original_data(config) -> None:
   """Points ``config.data`` at that data, in place."""
   config.data.train_dir = SHARED_TRAIN
   config.data.train_sets = "T91,BSD200,General100,ImageNet800"
-  config.data.exclude = ",".join(showcase.PHOTOS)
+  config.data.exclude = ",".join(showcase_photos.PHOTOS)

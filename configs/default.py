@@ -54,9 +54,6 @@ def get_config() -> ml_collections.ConfigDict:
   # giving exactly this many, spread over the epoch.
   config.data.patches_per_image = 16
   config.data.augment = True
-  # Unused: the stateless pipeline needs no shuffle buffer (kept so that
-  # older configs and command lines still parse).
-  config.data.shuffle_buffer = 1024
   # True: hold the decoded images in memory (small sets); False: hold only
   # the encoded files and decode each pair's region (large JPEG sets).
   config.data.cache = True

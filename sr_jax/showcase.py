@@ -2,12 +2,13 @@
 
   python -m sr_jax.showcase --output_dir=zoo/showcase
 
-For each photo (default: the four ImageNet800 photos that ``configs/
-x3_jpeg.py`` holds out of training: a bird, a sign, an animal, a person) the
-original is mod-cropped, downscaled x3 with the protocol's MATLAB bicubic and
-saved as a JPEG of ``--jpeg_quality`` (4:2:0, as a website or a phone
-would; :func:`sr_jax.image_io.jpeg_round_trip`). That JPEG is what the
-methods see. The figure shows, left to right: its bicubic upscale, each
+For each photo (default: the four ImageNet800 photos of
+``sr_jax/showcase_photos.py``, held out of every config that trains on
+ImageNet800: a bird, a sign, an animal, a person) the original is
+mod-cropped, downscaled x3 with the protocol's MATLAB bicubic and saved as
+a JPEG of ``--jpeg_quality`` (4:2:0, as a website or a phone would;
+:func:`sr_jax.image_io.jpeg_round_trip`). That JPEG is what the methods
+see. The figure shows, left to right: its bicubic upscale, each
 ``--models`` zoo model, and the original, every panel labelled with its PSNR
 against the original (Y, ``basicsr`` convention, border 3), with one zoomed
 inset where bicubic errs most. ``--output_dir`` gets ``<stem>.png`` per
@@ -27,19 +28,11 @@ from sr_jax import (
   imresize,
   inference,
   metrics,
+  showcase_photos,
 )
 
-# A bird, a sign, an animal, a person; configs/x3_jpeg.py holds them out.
-PHOTOS = (
-  "n01531178_goldfinch.JPEG",
-  "n06794110_street_sign.JPEG",
-  "n02510455_giant_panda.JPEG",
-  "n10148035_groom.JPEG",
-)
-IMAGENET800 = os.path.normpath(
-  os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "train",
-               "ImageNet800")
-)  # fmt: skip
+PHOTOS = showcase_photos.PHOTOS
+IMAGENET800 = showcase_photos.IMAGENET800
 
 SCALE = 3
 
@@ -80,8 +73,8 @@ def showcase(photos, models, *, quality: int, output_dir: str) -> dict:
 
 
 def _define_flags() -> None:
-  # Defined only when run as a program: configs/x3_jpeg.py imports PHOTOS,
-  # and global flags would then leak into sr_jax.main.
+  # Defined only when run as a program: a module that imports this one
+  # (tests, benchmarks) must not gain global flags.
   flags.DEFINE_list(
     "photos", [os.path.join(IMAGENET800, n) for n in PHOTOS], "Originals."
   )

@@ -16,9 +16,15 @@ from conftest import REPO, require_shared
 
 from sr_jax import input_pipeline
 
+# Module names under configs/: the user-facing ones at the top, the zoo
+# recipes in zoo/, the experiments tried and not shipped in experiments/.
 _CONFIGS = sorted(
-  os.path.splitext(os.path.basename(p))[0]
-  for p in glob.glob(os.path.join(REPO, "configs", "*.py"))
+  os.path.relpath(
+    os.path.splitext(p)[0], os.path.join(REPO, "configs")
+  ).replace(os.sep, ".")
+  for p in glob.glob(
+    os.path.join(REPO, "configs", "**", "*.py"), recursive=True
+  )
   if not os.path.basename(p).startswith("_")
 )
 
@@ -40,7 +46,23 @@ def _load(name: str):
 
 def test_every_config_is_covered():
   assert "default" in _CONFIGS and "rdn_x3" in _CONFIGS
-  assert len(_CONFIGS) >= 9
+  assert "zoo.espcn_rdb_x3" in _CONFIGS
+  assert "experiments.x3_zoo_anneal" in _CONFIGS
+  assert len(_CONFIGS) >= 16
+
+
+def test_no_config_imports_a_command_module():
+  # A training config must not pull in a command (main, upscale, showcase,
+  # export, ...): configs are data, and commands define global flags.
+  commands = ("main", "upscale", "showcase", "export", "evaluate", "train")
+  paths = glob.glob(os.path.join(REPO, "configs", "**", "*.py"), recursive=True)
+  assert any(p.endswith("_original_data.py") for p in paths)
+  for name in paths:
+    text = open(name).read()
+    for command in commands:
+      assert f"from sr_jax import {command}" not in text, name
+      assert f"sr_jax.{command} import" not in text, name
+      assert f"import sr_jax.{command}" not in text, name
 
 
 @pytest.mark.parametrize("name", _CONFIGS)

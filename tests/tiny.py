@@ -42,7 +42,6 @@ def tiny_config(tmp_path, *, total_steps: int = 2):
   config.data.tfds_data_dir = str(tmp_path / "tfds")
   config.data.lr_patch_size = 8
   config.data.patches_per_image = 4
-  config.data.shuffle_buffer = 16
   config.batch_size = 4
   config.total_steps = total_steps
   config.log_every_steps = 1

@@ -8,10 +8,10 @@ project's data source), starting from the earlier 20,000-step T91 + BSD200
 steps with LR patches of 24 (72 HR) pixels and Adam from 5e-4, cosine. It
 needs ``../shared/data``:
 
-  python -m sr_jax.main --config=configs/x3_zoo.py --workdir=/work/runs/x3_zoo
+  python -m sr_jax.main --config=configs/zoo/espcn_rdb_x3.py \
+    --workdir=/work/runs/x3_zoo
 
-README.md, "Model zoo", has its results and CPU hours (the zoo JSON counts
-the starting model's too).
+docs/zoo.md has its results, CPU hours and the export command.
 """
 
 from configs import _original_data, default

@@ -62,7 +62,7 @@ def test_no_config_imports_a_command_module():
     text = open(name).read()
     for command in commands:
       pattern = (
-        rf"(from sr_jax import|import sr_jax\.|from sr_jax\.){command}\b"
+        rf"(from sr_jax import |import sr_jax\.|from sr_jax\.){command}\b"
       )
       assert not re.search(pattern, text), (name, command)
 

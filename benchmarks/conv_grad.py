@@ -2,8 +2,8 @@
 
 Usage::
 
-  python benchmarks/conv_grad.py [--json=FILE] [--repeats=15] [--variants]
-      [--malloc] [--no_mmap] [--quick]
+  python benchmarks/conv_grad.py [--json=FILE] [--repeats=15] [--no_mmap]
+      [--quick]
 
 Prints, for each case, milliseconds of XLA's own version and ours (median of
 ``--repeats`` runs after two warm-up runs; the two are timed alternately in
@@ -30,24 +30,20 @@ Sections:
 
   The "ours" models are the same modules with every ``nn.Conv`` replaced by
   ``sr_jax.models.conv.Conv`` (same parameter tree, same parameters).
-* ``dw_variants`` (``--variants``): other ways to compute the kernel gradient
-  of the 3x3 64 -> 64 reference case and of the 64 -> 1 case, each against
-  XLA's own.
-* ``malloc`` (``--malloc``): the networks with glibc's default allocator
-  settings ("xla ms" column) vs. ``mallopt(M_MMAP_MAX=0, M_TRIM_THRESHOLD=1
-  GiB)`` ("ours ms"), each in child processes, with minor page faults per
-  step (see :func:`keep_freed_memory`). ``--no_mmap`` applies that setting
-  to this process before anything runs, so that every section is measured
-  without XLA:CPU's per-step page faults on large temporaries.
+
+Other comparisons on the same helpers: ``conv_grad_variants.py`` (other
+ways to compute the kernel gradient) and ``conv_grad_malloc.py`` (glibc's
+default allocator settings vs :func:`keep_freed_memory`). ``--no_mmap``
+applies that setting to this process before anything runs, so that every
+section is measured without XLA:CPU's per-step page faults on large
+temporaries.
 """
 
 import argparse
 import json
 import platform
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sr_jax.models import rdb  # noqa: E402
 from sr_jax.models.conv import Conv, conv2d_same  # noqa: E402
 
-_NHWC = ("NHWC", "HWIO", "NHWC")
+NHWC = ("NHWC", "HWIO", "NHWC")
 
 # (batch, size, c_in, c_out, k): the reference case, net3's layers, then
 # ESPCN-RDB's at B=16, 16x16 (sfe1, sfe2/gff2, dense layers, lff, gff1,
@@ -87,13 +83,13 @@ _LAYERS = (
 
 def xla_conv(x: jax.Array, w: jax.Array) -> jax.Array:
   """The plain convolution ``nn.Conv`` runs; differentiated by XLA."""
-  return lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=_NHWC)
+  return lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=NHWC)
 
 
-def _normal(shape: tuple[int, ...], seed: int, scale: float = 1.0):
+def normal(shape: tuple[int, ...], seed: int, scale: float = 1.0):
   # NumPy RNG: compiling JAX's RNG for every shape would dominate start-up.
   rng = np.random.default_rng(seed)
-  return jnp.asarray(rng.standard_normal(shape, dtype=np.float32) * scale)
+  return jnp.asarray(rng.standardnormal(shape, dtype=np.float32) * scale)
 
 
 def _minor_faults() -> int:
@@ -159,7 +155,7 @@ def _layer_ops(conv: Callable[[jax.Array, jax.Array], jax.Array]):
   }
 
 
-def _row(section, case, op, xla_ms, ours_ms, **extra):
+def row(section, case, op, xla_ms, ours_ms, **extra):
   return dict(
     section=section,
     case=case,
@@ -171,7 +167,7 @@ def _row(section, case, op, xla_ms, ours_ms, **extra):
   )
 
 
-def _print_row(row: dict[str, Any]) -> None:
+def print_row(row: dict[str, Any]) -> None:
   print(
     f"{row['section']:<11} {row['case']:<26} {row['op']:<9} "
     f"{row['xla_ms']:9.2f} {row['ours_ms']:9.2f} {row['ratio']:6.2f}"
@@ -186,17 +182,17 @@ def bench_layers(repeats: int, layers=_LAYERS) -> list[dict[str, Any]]:
   ours_ops = _layer_ops(conv2d_same)
   rows = []
   for i, (b, s, cin, cout, k) in enumerate(layers):
-    x = _normal((b, s, s, cin), 3 * i)
-    w = _normal((k, k, cin, cout), 3 * i + 1, (k * k * cin) ** -0.5)
-    dy = _normal((b, s, s, cout), 3 * i + 2)
+    x = normal((b, s, s, cin), 3 * i)
+    w = normal((k, k, cin, cout), 3 * i + 1, (k * k * cin) ** -0.5)
+    dy = normal((b, s, s, cout), 3 * i + 2)
     case = f"{k}x{k} {b}x{s}x{s}x{cin}->{cout}"
     for op in xla_ops:
       t = time_alternately(
         {"xla": (xla_ops[op], (x, w, dy)), "ours": (ours_ops[op], (x, w, dy))},
         repeats,
       )
-      rows.append(_row("layer", case, op, t["xla"], t["ours"]))
-      _print_row(rows[-1])
+      rows.append(row("layer", case, op, t["xla"], t["ours"]))
+      print_row(rows[-1])
     if i == 0:
       # A/A control: XLA's fwd+bwd against a second compilation of itself;
       # its R shows how far from 1 noise alone moves a ratio.
@@ -206,9 +202,9 @@ def bench_layers(repeats: int, layers=_LAYERS) -> list[dict[str, Any]]:
         repeats,
       )
       rows.append(
-        _row("control", case, "fwd+bwd", t["xla"], t["ours"], note="xla vs xla")
+        row("control", case, "fwd+bwd", t["xla"], t["ours"], note="xla vs xla")
       )
-      _print_row(rows[-1])
+      print_row(rows[-1])
   return rows
 
 
@@ -229,7 +225,7 @@ def _ours_conv(features: int, kernel: int, *, dtype: Any, name: str) -> Conv:
 def _net3_params():
   shapes = ((1, 64), (64, 64), (64, 1))
   return [
-    (_normal((3, 3, i, o), 10 + n, (9 * i) ** -0.5), jnp.zeros((o,)))
+    (normal((3, 3, i, o), 10 + n, (9 * i) ** -0.5), jnp.zeros((o,)))
     for n, (i, o) in enumerate(shapes)
   ]
 
@@ -249,7 +245,7 @@ def _net3_loss(conv):
 def _network_cases():
   """(name, xla step, ours step, args) for the ``net`` section."""
   cases = []
-  x3 = jnp.abs(_normal((16, 48, 48, 1), 20)) * 0.3
+  x3 = jnp.abs(normal((16, 48, 48, 1), 20)) * 0.3
   cases.append(
     (
       "net3 16x48x48x1",
@@ -260,15 +256,15 @@ def _network_cases():
   )
 
   block = rdb.ResidualDenseBlock(growth=32, num_layers=4)
-  xb = _normal((16, 16, 16, 64), 21)
+  xb = normal((16, 16, 16, 64), 21)
   pb = block.init(jax.random.key(0, impl="rbg"), xb)
 
   def block_loss(params, x):
     return jnp.mean(block.apply(params, x))
 
   model = rdb.ESPCNRDB(scale=3)
-  xm = jnp.abs(_normal((16, 16, 16, 1), 22)) * 0.3
-  ym = jnp.abs(_normal((16, 48, 48, 1), 23)) * 0.3
+  xm = jnp.abs(normal((16, 16, 16, 1), 22)) * 0.3
+  ym = jnp.abs(normal((16, 48, 48, 1), 23)) * 0.3
   pm = model.init(jax.random.key(0, impl="rbg"), xm)
 
   def model_loss(params, x, y):
@@ -288,7 +284,7 @@ def _network_cases():
   return cases
 
 
-def _max_rel_diff(a: Any, b: Any) -> float:
+def max_rel_diff(a: Any, b: Any) -> float:
   diffs = jax.tree.map(
     lambda u, v: float(jnp.max(jnp.abs(u - v)) / (jnp.max(jnp.abs(v)) + 1e-30)),
     a,
@@ -301,7 +297,7 @@ def bench_networks(repeats: int, cases) -> list[dict[str, Any]]:
   """The ``net`` section (also checks the two give the same gradients)."""
   rows = []
   for name, xla_step, ours_step, args in cases:
-    diff = _max_rel_diff(ours_step(*args)[1], xla_step(*args)[1])
+    diff = max_rel_diff(ours_step(*args)[1], xla_step(*args)[1])
     faults = {}
     t = time_alternately(
       {"xla": (xla_step, args), "ours": (ours_step, args)},
@@ -309,7 +305,7 @@ def bench_networks(repeats: int, cases) -> list[dict[str, Any]]:
       faults=faults,
     )
     rows.append(
-      _row(
+      row(
         "net",
         name,
         "fwd+bwd",
@@ -323,157 +319,8 @@ def bench_networks(repeats: int, cases) -> list[dict[str, Any]]:
         ),
       )
     )
-    _print_row(rows[-1])
+    print_row(rows[-1])
   return rows
-
-
-# --- Kernel-gradient alternatives (--variants) ------------------------------
-
-
-def _dw_xla(x, dy, k):
-  w = jnp.zeros((k, k, x.shape[-1], dy.shape[-1]), x.dtype)
-  return jax.vjp(lambda w: xla_conv(x, w), w)[1](dy)[0]
-
-
-def _dw_taps(x, dy, k):
-  """(a) One matmul per tap over shifted (sliced, hence copied) inputs."""
-  _, h, w, _ = x.shape
-  p = k // 2
-  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-  return jnp.stack(
-    [
-      jnp.stack(
-        [
-          jnp.einsum("bhwc,bhwo->co", xp[:, i : i + h, j : j + w], dy)
-          for j in range(k)
-        ]
-      )
-      for i in range(k)
-    ]
-  )
-
-
-def _dw_flat_rows(x, dy, k):
-  """(b) Flattened padded rows: every tap is a contiguous slice + matmul.
-
-  ``dy`` is zero-padded to the padded image size so that a tap's shift is a
-  constant offset into the flattened padded input, for all images at once.
-  """
-  b, h, w, c = x.shape
-  p = k // 2
-  hp, wp = h + 2 * p, w + 2 * p
-  n = b * hp * wp
-  xf = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0))).reshape(n, c)
-  xf = jnp.pad(xf, ((0, (k - 1) * (wp + 1)), (0, 0)))
-  dyf = jnp.pad(dy, ((0, 0), (0, 2 * p), (0, 2 * p), (0, 0))).reshape(n, -1)
-  dims = (((0,), (0,)), ((), ()))
-  return jnp.stack(
-    [
-      jnp.stack(
-        [
-          lax.dot_general(
-            lax.slice_in_dim(xf, i * wp + j, i * wp + j + n), dyf, dims
-          )
-          for j in range(k)
-        ]
-      )
-      for i in range(k)
-    ]
-  )
-
-
-def _dw_patches(x, dy, k):
-  """(c) lax.conv_general_dilated_patches + one contraction."""
-  c, o = x.shape[-1], dy.shape[-1]
-  patches = lax.conv_general_dilated_patches(
-    x, (k, k), (1, 1), "SAME", dimension_numbers=_NHWC
-  )
-  dw = jnp.einsum("bhwp,bhwo->po", patches, dy)
-  return dw.reshape(c, k, k, o).transpose(1, 2, 0, 3)
-
-
-def _dw_split_im2col(x, dy, k):
-  """(b') Width taps copied on x, height taps on dy, one k*C x k*O matmul."""
-  _, _, w, _ = x.shape
-  p = k // 2
-  xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-  xs = jnp.stack([xp[:, :, j : j + w] for j in range(k)], axis=3)
-  ds = jnp.stack(
-    [jnp.pad(dy, ((0, 0), (i, k - 1 - i), (0, 0), (0, 0))) for i in range(k)],
-    axis=3,
-  )
-  return jnp.einsum("bhwjc,bhwio->ijco", xs, ds)
-
-
-def _dw_nchw(x, dy, k):
-  """(f) XLA's own gradient of an NCHW / OIHW convolution."""
-  xt, dyt = x.transpose(0, 3, 1, 2), dy.transpose(0, 3, 1, 2)
-  w = jnp.zeros((dy.shape[-1], x.shape[-1], k, k), x.dtype)
-
-  def conv(w):
-    return lax.conv_general_dilated(
-      xt, w, (1, 1), "SAME", dimension_numbers=("NCHW", "OIHW", "NCHW")
-    )
-
-  return jax.vjp(conv, w)[1](dyt)[0].transpose(2, 3, 1, 0)
-
-
-def _dw_ours(x, dy, k):
-  w = jnp.zeros((k, k, x.shape[-1], dy.shape[-1]), x.dtype)
-  return jax.vjp(lambda w: conv2d_same(x, w), w)[1](dy)[0]
-
-
-def _dw_bf16(fn):
-  def wrapped(x, dy, k):
-    return fn(x.astype(jnp.bfloat16), dy.astype(jnp.bfloat16), k)
-
-  return wrapped
-
-
-_VARIANTS = {
-  "(a) per-tap matmuls": _dw_taps,
-  "(b) flattened-row taps": _dw_flat_rows,
-  "(b') split im2col, 1 matmul": _dw_split_im2col,
-  "(c) patches + dot": _dw_patches,
-  "(d) ours (layout swap)": _dw_ours,
-  "(f) NCHW": _dw_nchw,
-  "(f) bf16 ours": _dw_bf16(_dw_ours),
-}
-
-
-def bench_variants(repeats: int) -> list[dict[str, Any]]:
-  """The ``dw_variants`` section; float32 results checked against XLA's."""
-  rows = []
-  for n, (b, s, cin, cout, k) in enumerate(
-    ((16, 48, 64, 64, 3), (16, 48, 64, 1, 3))
-  ):
-    x = _normal((b, s, s, cin), 30 + n)
-    dy = _normal((b, s, s, cout), 40 + n)
-    case = f"{k}x{k} {b}x{s}x{s}x{cin}->{cout}"
-    xla = jax.jit(_dw_xla, static_argnums=2)
-    ref = xla(x, dy, k)
-    for name, fn in _VARIANTS.items():
-      jitted = jax.jit(fn, static_argnums=2)
-      diff = _max_rel_diff(jitted(x, dy, k).astype(jnp.float32), ref)
-      t = time_alternately(
-        {"xla": (xla, (x, dy, k)), "ours": (jitted, (x, dy, k))},
-        repeats,
-      )
-      rows.append(
-        _row(
-          "dw_variants",
-          case,
-          name,
-          t["xla"],
-          t["ours"],
-          note=f"diff {diff:.0e}",
-        )
-      )
-      _print_row(rows[-1])
-  return rows
-
-
-# --- Allocator study (--malloc) ---------------------------------------------
 
 
 def keep_freed_memory() -> None:
@@ -484,53 +331,30 @@ def keep_freed_memory() -> None:
   allocator.keep_freed_memory(one_arena=False)
 
 
-def bench_malloc(repeats: int, rounds: int = 2) -> list[dict[str, Any]]:
-  """The ``malloc`` section: glibc defaults vs. :func:`keep_freed_memory`.
+def print_header(no_mmap: bool) -> None:
+  """The versions, the CPU, the malloc setting and the column names."""
+  print(
+    f"jax {jax.__version__}, {jax.devices()[0].device_kind}, "
+    f"{platform.processor() or platform.machine()}, "
+    f"malloc {'M_MMAP_MAX=0' if no_mmap else 'default'}"
+  )
+  print(
+    f"{'section':<11} {'case':<26} {'op':<9} {'xla ms':>9} {'ours ms':>9} "
+    f"{'R':>6}"
+  )
 
-  Each setting runs in its own child process (``--nets_only``), alternately,
-  ``rounds`` times; a case's time is the median over the rounds.
-  """
-  results = {False: [], True: []}
-  with tempfile.TemporaryDirectory() as tmp:
-    for r in range(rounds):
-      for keep in (False, True):
-        out = Path(tmp) / f"{r}_{int(keep)}.json"
-        cmd = [sys.executable, __file__, "--nets_only", f"--json={out}"]
-        cmd += [f"--repeats={repeats}"] + (["--no_mmap"] if keep else [])
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        results[keep].append(json.loads(out.read_text()))
-  rows = []
-  for i, row in enumerate(results[False][0]):
-    for impl in ("xla", "ours"):
 
-      def med(keep, key, i=i, impl=impl):
-        return float(
-          np.median([run[i][f"{impl}_{key}"] for run in results[keep]])
-        )
-
-      rows.append(
-        _row(
-          "malloc",
-          f"{row['case']} [{impl}]",
-          "fwd+bwd",
-          med(False, "ms"),
-          med(True, "ms"),
-          note=(
-            f"page faults/step {med(False, 'faults'):.0f} -> "
-            f"{med(True, 'faults'):.0f}"
-          ),
-        )
-      )
-      _print_row(rows[-1])
-  return rows
+def write_rows(path: str | None, rows: list[dict[str, Any]]) -> None:
+  """The rows as indented JSON, if a path is given."""
+  if path:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--json", help="also write the rows to this file")
   parser.add_argument("--repeats", type=int, default=15)
-  parser.add_argument("--variants", action="store_true")
-  parser.add_argument("--malloc", action="store_true")
   parser.add_argument("--no_mmap", action="store_true")
   parser.add_argument(
     "--quick", action="store_true", help="reference layer and net3 only"
@@ -545,28 +369,13 @@ def main(argv: list[str] | None = None) -> None:
     keep_freed_memory()
 
   if not args.nets_only:
-    print(
-      f"jax {jax.__version__}, {jax.devices()[0].device_kind}, "
-      f"{platform.processor() or platform.machine()}, "
-      f"malloc {'M_MMAP_MAX=0' if args.no_mmap else 'default'}"
-    )
-    print(
-      f"{'section':<11} {'case':<26} {'op':<9} {'xla ms':>9} {'ours ms':>9} "
-      f"{'R':>6}"
-    )
+    print_header(args.no_mmap)
   rows = []
   if not args.nets_only:
     rows += bench_layers(args.repeats, _LAYERS[:1] if args.quick else _LAYERS)
   cases = _network_cases()
   rows += bench_networks(args.repeats, cases[:1] if args.quick else cases)
-  if args.variants:
-    rows += bench_variants(args.repeats)
-  if args.malloc:
-    print("malloc: 'xla ms' = glibc defaults, 'ours ms' = M_MMAP_MAX=0")
-    rows += bench_malloc(args.repeats)
-  if args.json:
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+  write_rows(args.json, rows)
 
 
 if __name__ == "__main__":

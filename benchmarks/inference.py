@@ -11,7 +11,7 @@ cropped to 16:9 (768x432) and resized to 640x360 with PIL's Lanczos. Timed,
 each in its own worker process pinned to the same 2 CPUs, interleaved (see
 ``benchmarks/harness.py``), median of ``2 * rounds`` calls after warm-up:
 
-* ``sr_jax ESPCN``: ``sr_jax.models.opencv_espcn``, i.e. sr_jax's ``ESPCN``
+* ``sr_jax ESPCN``: ``benchmarks/opencv_espcn.py``, i.e. sr_jax's ``ESPCN``
   with the weights of OpenCV's ``ESPCN_x3.pb``, jitted, NumPy in and out:
 
   - ``full pipeline``: uint8 BGR in, uint8 BGR out, OpenCV's colour
@@ -50,14 +50,8 @@ process CPU time / wall time. The header names the CPU and its ISA;
 ratios are withheld when the idle probes between rounds find other jobs
 running (``--ratios_under_load`` prints them, marked).
 
-``--conv_breakdown`` instead asks where the ESPCN-RDB frame's time goes: in
-one process on XLA's single CPU device (both CPUs), each distinct
-convolution of the network alone on the whole 640x360 frame (the op the
-network runs: ``models.conv``'s forward, a ``dot_general`` for 1x1
-kernels), the whole network (plain form, whose convolutions these are) on
-the same frame, and the matmul peak; the
-network's time less the sum of its convolutions' is what the rest
-(concatenations, ReLU, bias, pixel shuffle, the bicubic skip) costs.
+The workloads are in ``inference_workloads.py``;
+``inference_conv_breakdown.py`` times ESPCN-RDB's convolutions one by one.
 """
 
 import argparse
@@ -65,369 +59,23 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import harness, machine, train_step  # noqa: E402
-
-FRAME_SOURCE = REPO / "data" / "eval" / "Set14" / "monarch.png"
-FRAME_SIZE = (640, 360)  # width, height
-SCALE = 3
-DEFAULT_PEERS = REPO.parent / "shared" / "peers" / "opencv"
-MATMUL_N = 2048
-
-
-def load_frame() -> np.ndarray:
-  """The 640x360 BGR uint8 test frame (a real photograph, see docstring)."""
-  from PIL import Image
-
-  image = Image.open(FRAME_SOURCE).convert("RGB")
-  w, h = image.size
-  crop_h = w * FRAME_SIZE[1] // FRAME_SIZE[0]
-  top = (h - crop_h) // 2
-  image = image.crop((0, top, w, top + crop_h))
-  image = image.resize(FRAME_SIZE, Image.Resampling.LANCZOS)
-  return np.ascontiguousarray(np.asarray(image)[..., ::-1])
-
-
-def conv_flops(params, height: int, width: int) -> float:
-  """2 * multiply-adds of every convolution kernel in ``params`` at HxW."""
-  import jax
-
-  macs = sum(
-    int(np.prod(leaf.shape))
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-    if getattr(path[-1], "key", None) == "kernel"
-  )
-  return 2.0 * macs * height * width
-
-
-def _split_devices(parallel: bool) -> None:
-  """One CPU device per core (as ``sr_jax.main``) or XLA's one; before JAX
-  starts."""
-  from sr_jax import platform_tuning
-
-  platform_tuning.split_cpu_devices(-1 if parallel else 1)
-
-
-def _splitter(split: str):
-  """``bands`` -> ``opencv_espcn.BandParallel``, ``rows`` -> ``RowSharded``.
-
-  Imported on call: JAX must not start before ``_split_devices``.
-  """
-  from sr_jax.models import opencv_espcn
-
-  splitters = {
-    "bands": opencv_espcn.BandParallel,
-    "rows": opencv_espcn.RowSharded,
-  }
-  return splitters[split]
-
-
-def sr_jax_espcn(
-  peers: str, pipeline: bool, parallel: bool, split: str = "bands"
-) -> harness.Workload:
-  """OpenCV's ESPCN weights in sr_jax: Y plane or whole BGR frame.
-
-  Args:
-    peers: the folder with ``ESPCN_x3.npz``.
-    pipeline: uint8 BGR in and out (``upscale_bgr``), else the Y plane.
-    parallel: one device per core, a band of the frame on each; else XLA's
-      single device, the whole frame.
-    split: with ``parallel``, ``bands`` (``opencv_espcn.BandParallel``) or
-      ``rows`` (``opencv_espcn.RowSharded``).
-  """
-  _split_devices(parallel)
-  import functools
-
-  import jax
-  import jax.numpy as jnp
-
-  from sr_jax.models import opencv_espcn
-
-  model, params = opencv_espcn.load_opencv_espcn(
-    os.path.join(peers, "ESPCN_x3.npz")
-  )
-  frame = load_frame()
-  if pipeline:
-    upscale = opencv_espcn.upscale_bgr
-    x = frame
-  else:
-    upscale = opencv_espcn.upscale_y
-    ycrcb = np.asarray(opencv_espcn.bgr_to_ycrcb(jnp.asarray(frame)))
-    x = ycrcb[..., 0].astype(np.float32) / 255.0
-  whole = jax.jit(upscale, static_argnums=0)
-  if parallel:
-    fn = _splitter(split)(
-      functools.partial(upscale, model),
-      params,
-      halo=max(model.receptive_radius, 1),
-      scale=model.scale,
-    )
-  else:
-    device_params = jax.device_put(params)
-    fn = functools.partial(whole, model, device_params)
-
-  def run():
-    return np.asarray(fn(x))
-
-  out = run()
-  expected = np.asarray(whole(model, params, x))
-  info = {
-    "flops": conv_flops(params, *frame.shape[:2]),
-    "xla_flops": harness.xla_flops(whole, model, params, x),
-    "output_shape": list(out.shape),
-    "devices": jax.local_device_count(),
-    "max_diff_to_whole_frame": float(
-      np.abs(out.astype(np.float32) - expected.astype(np.float32)).max()
-    ),
-    "isa": machine.framework_isa("jax"),
-  }
-  return harness.Workload(run=run, info=info)
-
-
-def sr_jax_espcn_rdb(
-  *, concatenated_dense: bool = False, split: str = "rows"
-) -> harness.Workload:
-  """The configs/x3.py ESPCN-RDB, random parameters, on the Y plane.
-
-  Args:
-    concatenated_dense: its dense blocks in the plain form training uses;
-      else as the inference layer runs it (``platform_tuning.for_inference``:
-      stacked).
-    split: ``rows``: the frame's rows sharded over one device per core,
-      XLA exchanging each convolution's boundary rows
-      (``opencv_espcn.RowSharded``); ``bands``: one overlapping band per
-      device (``opencv_espcn.BandParallel``).
-  """
-  _split_devices(True)
-  import jax
-  import jax.numpy as jnp
-
-  from sr_jax import models, platform_tuning
-
-  config = train_step.load_config("espcn_rdb_x3")
-  model = models.create(config)
-  if not concatenated_dense:
-    model = platform_tuning.for_inference(model)
-  params = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
-  w, h = FRAME_SIZE
-  y = load_frame()[:, :, 1].astype(np.float32) / 255.0
-
-  def apply(params, y):
-    return model.apply({"params": params}, y[None, :, :, None])[0, :, :, 0]
-
-  fn = _splitter(split)(
-    apply,
-    params,
-    # The bicubic image skip reads 2 LR pixels on each side.
-    halo=max(model.receptive_radius, 2),
-    scale=config.scale,
-  )
-
-  def run():
-    return fn(y)
-
-  info = {
-    "flops": conv_flops(params, h, w),
-    "xla_flops": harness.xla_flops(jax.jit(apply), params, y),
-    "params": models.count_params(params),
-    "output_shape": list(run().shape),
-    "devices": jax.local_device_count(),
-    "isa": machine.framework_isa("jax"),
-  }
-  return harness.Workload(run=run, info=info)
-
-
-def jax_matmul() -> harness.Workload:
-  """``MATMUL_N``^3 float32 matmul in jax: the practical peak."""
-  _split_devices(False)
-  import jax
-  import jax.numpy as jnp
-
-  rng = np.random.default_rng(0)
-  a, b = (
-    jnp.asarray(rng.standard_normal((MATMUL_N, MATMUL_N), np.float32))
-    for _ in range(2)
-  )
-  fn = jax.jit(jnp.matmul)
-
-  def run():
-    jax.block_until_ready(fn(a, b))
-
-  return harness.Workload(run=run, info={"flops": 2.0 * MATMUL_N**3})
-
-
-def conv_breakdown(calls: int) -> tuple[list[list[str]], dict]:
-  """Times ESPCN-RDB's convolutions one by one, the network and a matmul.
-
-  Returns:
-    Table rows and their JSON record (see the module docstring).
-  """
-  import collections
-  import time
-
-  harness.keep_freed_memory(one_arena=True)
-  # Before JAX starts: XLA's single CPU device, as the matmul row uses.
-  matmul = jax_matmul()
-  import jax
-  import jax.numpy as jnp
-
-  from sr_jax import models
-  from sr_jax.models import conv
-
-  def times_s(fn, *args) -> list[float]:
-    jax.block_until_ready(fn(*args))  # compile and warm up
-    times = []
-    for _ in range(calls):
-      start = time.perf_counter()
-      jax.block_until_ready(fn(*args))
-      times.append(time.perf_counter() - start)
-    return times
-
-  def median_s(fn, *args) -> float:
-    return float(np.median(times_s(fn, *args)))
-
-  config = train_step.load_config("espcn_rdb_x3")
-  model = models.create(config)
-  params = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
-  w, h = FRAME_SIZE
-  y = jnp.asarray(load_frame()[None, :, :, 1:2].astype(np.float32) / 255.0)
-  # The peak is sampled before and after the layers (one median of both),
-  # so that a drift of the machine's speed during the run moves it too.
-  matmul_times = times_s(matmul.run)
-  shapes = collections.Counter(
-    tuple(leaf.shape)
-    for path, leaf in jax.tree_util.tree_leaves_with_path(params)
-    if getattr(path[-1], "key", None) == "kernel"
-  )
-  forward = jax.jit(lambda x, k: conv.conv2d_same(x, k))
-  layers = []  # (shape, count, median seconds)
-  for shape, count in sorted(shapes.items()):
-    x = jnp.ones((1, h, w, shape[2]), jnp.float32)
-    layers.append(
-      (shape, count, median_s(forward, x, jnp.full(shape, 0.01, jnp.float32)))
-    )
-  network = median_s(
-    jax.jit(lambda p, x: model.apply({"params": p}, x)), params, y
-  )
-  matmul_times += times_s(matmul.run)
-  peak = matmul.info["flops"] / float(np.median(matmul_times)) / 1e9
-
-  def rate(flops: float, seconds: float) -> str:
-    gflops = flops / seconds / 1e9
-    return f"{gflops:.0f} ({gflops / peak:.0%})"
-
-  rows, record, conv_total = [], {"layers": []}, 0.0
-  for (k, _, cin, cout), count, t in layers:
-    layer_flops = 2.0 * k * k * cin * cout * h * w
-    conv_total += count * t
-    rows.append(
-      [
-        f"{k}x{k} {cin} -> {cout}",
-        str(count),
-        f"{1e3 * t:.1f}",
-        rate(layer_flops, t),
-      ]
-    )
-    record["layers"].append(
-      {
-        "kernel": [k, k, cin, cout],
-        "count": count,
-        "ms": round(1e3 * t, 2),
-        "gflop_per_s": round(layer_flops / t / 1e9, 1),
-      }
-    )
-  flops = conv_flops(params, h, w)
-  record.update(
-    matmul_peak_gflop_per_s=round(peak, 1),
-    convolutions_ms=round(1e3 * conv_total, 1),
-    network_ms=round(1e3 * network, 1),
-    network_gflop_per_s=round(flops / network / 1e9, 1),
-    convolutions_gflop_per_s=round(flops / conv_total / 1e9, 1),
-  )
-  rows += [
-    [
-      "all convolutions (sum)",
-      str(sum(shapes.values())),
-      f"{1e3 * conv_total:.0f}",
-      rate(flops, conv_total),
-    ],
-    ["the network", "1", f"{1e3 * network:.0f}", rate(flops, network)],
-    [
-      "the rest (network - convolutions)",
-      "-",
-      f"{1e3 * (network - conv_total):.0f}",
-      "-",
-    ],
-  ]
-  return rows, record
-
-
-def _cv2(threads: int):
-  import cv2
-
-  cv2.setNumThreads(threads)
-  return cv2
-
-
-def opencv_superres(
-  peers: str, algorithm: str, graph: str, threads: int = 2
-) -> harness.Workload:
-  """``cv2.dnn_superres`` ``upsample``: OpenCV's whole pipeline."""
-  cv2 = _cv2(threads)
-  sr = cv2.dnn_superres.DnnSuperResImpl_create()
-  sr.readModel(os.path.join(peers, graph))
-  sr.setModel(algorithm, SCALE)
-  frame = load_frame()
-
-  def run():
-    return sr.upsample(frame)
-
-  info = {
-    "output_shape": list(run().shape),
-    "opencv": cv2.__version__,
-    "isa": machine.framework_isa("cv2"),
-  }
-  return harness.Workload(run=run, info=info)
-
-
-def opencv_espcn_net(peers: str, threads: int = 2) -> harness.Workload:
-  """The ESPCN graph alone through ``cv2.dnn`` on the Y blob."""
-  cv2 = _cv2(threads)
-  graph = os.path.join(peers, "ESPCN_x3.pb")
-  # dnn_superres registers its own DepthToSpace layer when it reads a model;
-  # OpenCV 5's importer cannot build the graph's without it.
-  cv2.dnn_superres.DnnSuperResImpl_create().readModel(graph)
-  net = cv2.dnn.readNetFromTensorflow(graph)
-  y = cv2.cvtColor(load_frame(), cv2.COLOR_BGR2YCrCb)[..., 0]
-  blob = cv2.dnn.blobFromImage(y.astype(np.float32) / 255.0)
-
-  def run():
-    net.setInput(blob)
-    return net.forward()
-
-  info = {
-    "output_shape": list(run().shape),
-    "isa": machine.framework_isa("cv2"),
-  }
-  return harness.Workload(run=run, info=info)
-
-
-def opencv_resize(threads: int = 2) -> harness.Workload:
-  """``cv2.resize`` bicubic of the BGR frame: the no-network baseline."""
-  cv2 = _cv2(threads)
-  frame = load_frame()
-  size = (FRAME_SIZE[0] * SCALE, FRAME_SIZE[1] * SCALE)
-
-  def run():
-    return cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC)
-
-  return harness.Workload(run=run, info={"output_shape": list(run().shape)})
-
+from benchmarks import harness, machine  # noqa: E402
+from benchmarks.inference_workloads import (  # noqa: E402
+  DEFAULT_PEERS,
+  FRAME_SOURCE,
+  MATMUL_N,
+  jax_matmul,
+  opencv_espcn_net,
+  opencv_resize,
+  opencv_superres,
+  sr_jax_espcn,
+  sr_jax_espcn_rdb,
+)
+from benchmarks.train_workloads import MAIN_MALLOC, THREADS  # noqa: E402
 
 # Contender names.
 FULL = "sr_jax ESPCN, full pipeline, 1 device per core"
@@ -480,8 +128,6 @@ _JSON_GROUP = {
   RDB_CONCAT: "espcn_rdb_x3_640x360_y_only",
   MATMUL: "matmul_2048_f32",
 }
-# sr_jax.main's malloc setting on CPU.
-MAIN_MALLOC = "no_mmap_one_arena"
 
 
 def contenders(peers: str, with_opencv: bool) -> list[harness.Contender]:
@@ -540,33 +186,10 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument(
     "--quick", action="store_true", help="2 rounds of 1 call: a smoke run"
   )
-  parser.add_argument(
-    "--conv_breakdown",
-    action="store_true",
-    help="instead: ESPCN-RDB's convolutions one by one vs the network",
-  )
   machine.add_flags(parser)
   args = parser.parse_args(argv)
   if args.quick:
     args.rounds, args.calls_per_round = 2, 1
-  if args.conv_breakdown:
-    record = machine.start(args.emulate)
-    rows, results = conv_breakdown(max(2 * args.rounds, 3))
-    print(
-      "ESPCN-RDB x3 (configs/x3.py) on the 640x360 frame, XLA's single CPU "
-      "device; median ms per call. GFLOP/s = 2 x MACs / time (% of the jax "
-      f"matmul peak measured here, {results['matmul_peak_gflop_per_s']:.0f} "
-      "GFLOP/s)."
-    )
-    print(
-      harness.markdown_table(
-        ("convolution", "layers", "ms each", "GFLOP/s (% peak)"), rows
-      )
-    )
-    if args.json:
-      results["machine"] = record
-      harness.write_json(args.json, results)
-    return
   if not os.path.exists(os.path.join(args.peers, "ESPCN_x3.npz")):
     parser.error(f"--peers={args.peers} has no ESPCN_x3.npz")
   import importlib.util
@@ -583,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     calls_per_round=args.calls_per_round,
     warmup=5,
     warmup_budget_s=15.0,
-    threads=train_step.THREADS,
+    threads=THREADS,
     monitor=monitor,
   )
   loaded, note = monitor.loaded, ""
@@ -659,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
   print(monitor.line() + note)
   print(
     f"x3, 640x360 -> 1920x1080 ({FRAME_SOURCE.name} crop), CPU, "
-    f"{train_step.THREADS} CPUs; median of {args.rounds} rounds x "
+    f"{THREADS} CPUs; median of {args.rounds} rounds x "
     f"{args.calls_per_round} calls, interleaved. GFLOP/s = 2 x conv MACs / "
     f"time (% of the measured jax matmul peak, {peak:.0f} GFLOP/s). "
     "R = this time / the sr_jax row's (R > 1: sr_jax faster); cores busy = "

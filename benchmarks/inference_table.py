@@ -2,7 +2,7 @@
 
 Usage::
 
-  python benchmarks/inference_table.py benchmarks/results/inference_avx512.json
+  python benchmarks/inference_table.py benchmarks/results/amd_epyc_avx512/inference_avx512.json
 
 Prints the rows the README shows (sr_jax's ESPCN full pipeline against
 OpenCV's ``dnn_superres``, and the ESPCN-RDB frame in its current and

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import harness, train_step  # noqa: E402
+from benchmarks import harness, train_workloads  # noqa: E402
 
 CONFIG = "espcn_rdb_x3"
 WARMUP_STEPS = 20
@@ -50,14 +50,14 @@ LATE_START = 1_000_000
 def worker(args) -> None:
   """One process's stream: counts, times and saves its batches."""
   cpus = sorted(os.sched_getaffinity(0))
-  os.sched_setaffinity(0, cpus[: train_step.THREADS])
+  os.sched_setaffinity(0, cpus[: train_workloads.THREADS])
   import tensorflow as tf
 
   from sr_jax import input_pipeline
 
-  tf.config.threading.set_intra_op_parallelism_threads(train_step.THREADS)
-  tf.config.threading.set_inter_op_parallelism_threads(train_step.THREADS)
-  config = train_step.load_config(args.config)
+  tf.config.threading.set_intra_op_parallelism_threads(train_workloads.THREADS)
+  tf.config.threading.set_inter_op_parallelism_threads(train_workloads.THREADS)
+  config = train_workloads.load_config(args.config)
   counter = tf.Variable(0, dtype=tf.int64)
   t0 = time.perf_counter()
   ds = input_pipeline.create_train_dataset(
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
 
   print(harness.machine_line())
   counts = [int(n) for n in args.processes.split(",")]
-  batch = train_step.load_config(args.config).batch_size
+  batch = train_workloads.load_config(args.config).batch_size
   rows, results, reference = [], {}, None
   with tempfile.TemporaryDirectory() as tmp:
     run = lambda i, n, **kw: _run_worker(  # noqa: E731
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
 
   print(
     f"\nconfigs/x3.py, T91, global batch {batch}; each process run alone on "
-    f"{train_step.THREADS} CPUs, {args.steps} timed steps after "
+    f"{train_workloads.THREADS} CPUs, {args.steps} timed steps after "
     f"{args.warmup} warm-up steps. Pairs made per process per step: the "
     "pipeline's own counter. Global batches: the processes' batches of each "
     f"of the {steps_checked} steps concatenated in process order, compared "

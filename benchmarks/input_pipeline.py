@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import harness, train_step  # noqa: E402
+from benchmarks import harness, train_workloads  # noqa: E402
 
 CONFIG = "espcn_rdb_x3"
 # The degradations of the "degraded" contender (config.data overrides).
@@ -64,9 +64,9 @@ def _dataset_iterator(config_name: str, data: dict | None = None):
   from sr_jax import input_pipeline
 
   # tf.data uses its own pool; these only keep TF's op pools at 2 as well.
-  tf.config.threading.set_intra_op_parallelism_threads(train_step.THREADS)
-  tf.config.threading.set_inter_op_parallelism_threads(train_step.THREADS)
-  config = train_step.load_config(config_name)
+  tf.config.threading.set_intra_op_parallelism_threads(train_workloads.THREADS)
+  tf.config.threading.set_inter_op_parallelism_threads(train_workloads.THREADS)
+  config = train_workloads.load_config(config_name)
   config.data.update(data or {})
   ds = input_pipeline.create_train_dataset(config)
   return config, iter(ds.as_numpy_iterator())
@@ -106,7 +106,7 @@ def fed_step(config_name: str = CONFIG) -> harness.Workload:
   """``train.py``'s loop body: next batches (stacked for a multi-step call),
   ``global_batch``, train step."""
   _, batches = _dataset_iterator(config_name)
-  return train_step.sr_jax_step(config_name, batches=batches)
+  return train_workloads.sr_jax_step(config_name, batches=batches)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -130,10 +130,10 @@ def main(argv: list[str] | None = None) -> None:
       pipeline,
       {**kwargs, "data": DEGRADED},
     ),
-    harness.Contender("train step", train_step.sr_jax_step, kwargs),
+    harness.Contender("train step", train_workloads.sr_jax_step, kwargs),
     harness.Contender(
       "train step (malloc tuned)",
-      train_step.sr_jax_step,
+      train_workloads.sr_jax_step,
       kwargs,
       malloc="no_mmap_one_arena",
     ),
@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     rounds=args.rounds,
     calls_per_round=args.calls_per_round,
     warmup=15,
-    threads=train_step.THREADS,
+    threads=train_workloads.THREADS,
   )
-  batch = train_step.load_config(CONFIG).batch_size
+  batch = train_workloads.load_config(CONFIG).batch_size
   pairs_per_call = t["create_train_dataset"].info["pairs_per_call"]
   supply = pairs_per_call / t["create_train_dataset"].median_s
   supply_degraded = (
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
   print()
   print(
     f"configs/x3.py, T91 (data/train), batch {batch}; {args.rounds} rounds, "
-    f"interleaved, {train_step.THREADS} CPUs. Supply/demand = pipeline "
+    f"interleaved, {train_workloads.THREADS} CPUs. Supply/demand = pipeline "
     "pairs/s / pairs/s the step consumes."
   )
   print(

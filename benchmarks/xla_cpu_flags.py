@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks import harness, machine, train_step  # noqa: E402
+from benchmarks import harness, machine, train_workloads  # noqa: E402
 
 _YNN = "--xla_cpu_experimental_ynn_fusion_type"
 # (label, XLA_FLAGS added to the environment's).
@@ -49,13 +49,13 @@ THREADS = 2
 
 
 def flagged_step(xla_flags: str, config_name: str) -> harness.Workload:
-  """``train_step.sr_jax_step`` with ``xla_flags`` set before JAX starts."""
+  """``train_workloads.sr_jax_step`` with ``xla_flags`` set before JAX starts."""
   if xla_flags:
     os.environ["XLA_FLAGS"] = (
       os.environ.get("XLA_FLAGS", "") + " " + xla_flags
     ).strip()
-  # train_step's module imports no JAX; sr_jax_step starts it, after this.
-  workload = train_step.sr_jax_step(config_name)
+  # train_workloads imports no JAX; sr_jax_step starts it, after this.
+  workload = train_workloads.sr_jax_step(config_name)
   workload.info["xla_flags"] = os.environ.get("XLA_FLAGS", "")
   return workload
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
           label,
           flagged_step,
           {"xla_flags": flags, "config_name": config_name},
-          malloc=train_step.MAIN_MALLOC,
+          malloc=train_workloads.MAIN_MALLOC,
         )
         for label, flags in VARIANTS
       ],

@@ -3,7 +3,7 @@
 XLA:CPU allocates a program's temporaries as one block per execution, above
 glibc's mmap threshold, so by default every training step maps fresh pages
 and faults them in (16,089 minor faults per ESPCN-RDB x3 step, ~25 ms of a
-~130 ms step; ``benchmarks/train_step.py --breakdown``). Serving every block
+~130 ms step; ``benchmarks/train_step_breakdown.py``). Serving every block
 from the heap and never returning it to the OS removes them: 1.28x on that
 step, 2x on ESPCN inference. The price is that freed memory stays with the
 process, which suits a training or batch-inference process.

@@ -1,4 +1,4 @@
-"""Tests for sr_jax/models/opencv_espcn.py against OpenCV's own ESPCN x3.
+"""Tests for benchmarks/opencv_espcn.py against OpenCV's own ESPCN x3.
 
 The weights come from ``../shared/peers/opencv`` (skipped without it). The
 TensorFlow test runs wherever the shared folder is. The OpenCV tests need
@@ -16,8 +16,8 @@ import pytest
 from conftest import REPO_DATA, require_shared
 from PIL import Image
 
+from benchmarks import opencv_espcn
 from sr_jax import models
-from sr_jax.models import opencv_espcn
 
 _UPSCALE = jax.jit(opencv_espcn.upscale_bgr, static_argnums=0)
 

@@ -37,6 +37,9 @@ pipeline by :func:`parallel_upscale_bgr`) cuts the frame into horizontal
 bands, one per device, each with enough rows of context (the receptive
 radius) that the kept rows equal the whole-frame result, and runs them as
 one batch sharded over the devices.
+
+A benchmark module (``benchmarks/inference.py`` times it against OpenCV),
+not part of the ``sr_jax`` package.
 """
 
 import functools

@@ -17,7 +17,7 @@
 set -euo pipefail
 
 if [[ $# -lt 5 ]]; then
-  sed -n '2,17p' "$0" >&2
+  sed -n '2,16p' "$0" >&2
   exit 2
 fi
 name=$1 zone=$2 accelerator=$3 runtime=$4

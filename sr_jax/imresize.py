@@ -4,7 +4,7 @@ Every published SR table builds its low-resolution inputs with MATLAB's
 ``imresize(HR, 1/scale, 'bicubic')``, which antialiases when downscaling and,
 for ``uint8`` images, rounds to ``uint8`` after each of its two 1-D passes.
 PIL's, OpenCV's, TensorFlow's and JAX's bicubic resizes all give different
-pixels, and the difference is visible in PSNR (see ``shared/PROTOCOL.md``).
+pixels, and the difference is visible in PSNR (see ``docs/protocol.md``).
 This module reproduces MATLAB pixel for pixel:
 
 * cubic kernel with ``a = -0.5`` (Keys 1981);

@@ -1,6 +1,6 @@
 """PSNR and SSIM exactly as the published SR tables compute them.
 
-See ``PROTOCOL.md`` of the project's shared data for the full protocol. In
+See ``docs/protocol.md`` for the full protocol. In
 short, both images are uint8, converted to the BT.601 luma Y on the 0-255 scale,
 ``crop_border`` pixels are shaved from every side, and
 

@@ -31,7 +31,7 @@ _SHARED_EVAL = os.path.join(os.path.dirname(_REPO), "shared", "data", "eval")
 _SETS = {"Set5": 5, "Set14": 14}  # Name -> number of images.
 _SCALES = (2, 3, 4)
 # Sum of H * W * C over the 57 MATLAB LR images (bridge counts C = 1), as
-# stated in shared/PROTOCOL.md.
+# stated in docs/protocol.md.
 _REFERENCE_ELEMENTS = 4_586_496
 
 # Scales for the NumPy-vs-TF and property tests.

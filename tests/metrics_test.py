@@ -103,7 +103,7 @@ def test_psnr_jax_agrees_with_float_psnr():
     assert got[b] == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-3)
 
 
-# Bicubic x3 rows measured by an independent implementation (PROTOCOL.md).
+# Bicubic x3 rows measured by an independent implementation (docs/protocol.md).
 _BICUBIC_X3 = {
   "basicsr": {
     "Set5": (30.403, 0.8689),

@@ -13,13 +13,11 @@ Training's evaluation, ``--mode=evaluate``, ``sr_jax.upscale`` and
 * run images whole or in tiles (:class:`Predictor`), compiled once per model
   and input shape and reused across calls.
 
-Images of many sizes compile a bounded number of times: their tiles are
-packed on canvases of a few fixed sizes (:func:`sr_jax.tiling.pack`) and
-everything outside them is zeroed before every convolution, which is
-exactly what 'SAME' zero padding does at an image border. So each tile's
-output equals its whole-image output up to float rounding, whatever shares
-its canvas. A model that ``sees_whole_image`` (a global pooling) is always
-run on whole, unpadded images instead.
+Images of many sizes compile a bounded number of times: tiles are packed on
+canvases of a few fixed sizes (:func:`sr_jax.tiling.pack`) and everything
+outside them is zeroed before each convolution, as 'SAME' zero padding does
+at an image border, so each tile's output equals its whole-image output up
+to float rounding. A model that ``sees_whole_image`` runs on whole images.
 """
 
 import dataclasses
@@ -63,8 +61,7 @@ CANVAS_STEP = 16
 WHOLE_STEP = 64
 
 
-# ----------------------------------------------------------------------------
-# Loading
+# --- Loading -----------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,8 +143,7 @@ def load(
   return Weights(config, jax.tree.map(np.asarray, params), weights_file)
 
 
-# ----------------------------------------------------------------------------
-# The forward convention
+# --- The forward convention --------------------------------------------------
 
 
 def model_input(rgb: jnp.ndarray, channels: int) -> jnp.ndarray:
@@ -243,8 +239,7 @@ def largest_kernel_radius(model, channels: int) -> int:
   return max(radii)
 
 
-# ----------------------------------------------------------------------------
-# Quantization
+# --- Quantization ------------------------------------------------------------
 
 
 def quantize(sr: np.ndarray, dtype, *, grey: bool = False) -> np.ndarray:
@@ -277,8 +272,7 @@ def _view(k: int, mirror: bool):
 _VIEWS = [_view(k, m) for m in (False, True) for k in range(4)]
 
 
-# ----------------------------------------------------------------------------
-# Running
+# --- Running -----------------------------------------------------------------
 
 
 def to_float(image: np.ndarray) -> np.ndarray:

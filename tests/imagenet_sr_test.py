@@ -20,7 +20,14 @@ from PIL import Image
 
 from configs import default
 from sr_jax import image_io, imresize, input_pipeline
-from sr_jax.datasets import div2k, imagenet_files, imagenet_sr
+from sr_jax.datasets import (
+  div2k,
+  imagenet_files,
+  imagenet_log,
+  imagenet_selection,
+  imagenet_sr,
+  reader,
+)
 
 _SET5 = ("baby.png", "bird.png", "butterfly.png", "head.png", "woman.png")
 
@@ -78,7 +85,7 @@ def _fake_source(split, *, data_dir):
 
 def _expected(num, min_side=64):
   eligible = [n for n, h, w in _SOURCE if min(h, w) >= min_side]
-  return sorted(eligible, key=imagenet_sr.selection_key)[:num]
+  return sorted(eligible, key=imagenet_selection.selection_key)[:num]
 
 
 def _prepare(b):
@@ -100,13 +107,13 @@ def _stored(b, split: str) -> dict[str, bytes]:
 
 
 def test_select_rule():
-  chosen = imagenet_sr.select(_SOURCE, num=3, min_side=64)
+  chosen = imagenet_selection.select(_SOURCE, num=3, min_side=64)
   assert chosen == _expected(3)
   assert "n02_3.JPEG" not in chosen and "n03_5.JPEG" not in chosen
   # Independent of the order of the source.
-  assert imagenet_sr.select(_SOURCE[::-1], num=3, min_side=64) == chosen
+  assert imagenet_selection.select(_SOURCE[::-1], num=3, min_side=64) == chosen
   # Fewer than asked for when fewer are eligible.
-  assert imagenet_sr.select(_SOURCE, num=9, min_side=64) == _expected(9)
+  assert imagenet_selection.select(_SOURCE, num=9, min_side=64) == _expected(9)
 
 
 def test_defaults_are_the_espcn_subset():
@@ -136,7 +143,7 @@ def test_defaults_are_the_espcn_subset():
   ],
 )
 def test_split_sizes(train, validation, expected):
-  got = imagenet_sr.split_sizes(
+  got = imagenet_selection.split_sizes(
     train=train,
     validation=validation,
     num_train=50_000,
@@ -155,7 +162,7 @@ def test_split_sizes(train, validation, expected):
 @pytest.mark.parametrize("train, validation", [(1, None), (0, None), (5, 0)])
 def test_split_sizes_needs_one_per_split(train, validation):
   with pytest.raises(ValueError, match="each split needs at least one"):
-    imagenet_sr.split_sizes(
+    imagenet_selection.split_sizes(
       train=train, validation=validation, num_train=50, num_validation=15
     )
 
@@ -174,7 +181,7 @@ def test_builds_the_selection_with_unchanged_jpegs(tmp_path, monkeypatch):
     assert sorted(got) == sorted(_expected(num))
     for name, data in got.items():
       assert data == _JPEGS[name]
-  log = imagenet_sr.build_log(b)
+  log = imagenet_log.build_log(b)
   assert log["source"]["kind"] == "imagenet2012"
   assert log["pools"]["train"] == {
     "files": 7,
@@ -216,7 +223,7 @@ def test_greyscale_in_imagenet2012_is_stored_as_rgb_png(tmp_path, monkeypatch):
   expected = np.asarray(Image.open(io.BytesIO(grey_jpeg)))
   for c in range(3):
     np.testing.assert_array_equal(decoded[..., c], expected)
-  log = imagenet_sr.build_log(b)
+  log = imagenet_log.build_log(b)
   assert log["converted"][0]["name"] == "g.JPEG"
   assert log["converted"][0]["reason"] == imagenet_files.GREYSCALE
 
@@ -333,11 +340,11 @@ def test_folder_build_converts_or_skips_never_crashes(quirky, tmp_path):
         np.asarray(Image.open(io.BytesIO(stored[name]))), want
       )
     # What the training pipeline decodes: RGB, whatever the file was.
-    image = input_pipeline._decode(tf.constant(stored[name])).numpy()
+    image = reader.decode(tf.constant(stored[name])).numpy()
     assert image.ndim == 3 and image.shape[2] == 3
 
-  log = imagenet_sr.build_log(b)
-  with open(os.path.join(b.data_dir, imagenet_sr.LOG_FILE)) as f:
+  log = imagenet_log.build_log(b)
+  with open(os.path.join(b.data_dir, imagenet_log.LOG_FILE)) as f:
     assert json.load(f) == log
   assert log["source"]["kind"] == "folder"
   assert log["pools"]["images"] == {
@@ -366,7 +373,7 @@ def test_folder_build_converts_or_skips_never_crashes(quirky, tmp_path):
   }
   assert [e["name"] for e in log["filtered"]] == ["n06_small.JPEG"]
   assert sum(s["converted"] for s in log["splits"].values()) == 3
-  text = imagenet_sr.summary(log)
+  text = imagenet_log.summary(log)
   assert "5 kept (3 converted), 1 filtered, 2 skipped" in text
   assert "train 4" in text and "validation 1" in text
 
@@ -431,7 +438,7 @@ def _imagenet800() -> str:
 def test_imagenet800_flat_folder_end_to_end(tmp_path):
   source = _imagenet800()
   b = imagenet_sr.builder(imagenet_dir=source, data_dir=str(tmp_path))
-  log = imagenet_sr.build_log(b)
+  log = imagenet_log.build_log(b)
   assert log["source"]["kind"] == "folder"
   # 800 files, 19 greyscale; 81 are under 256 px on the shorter side (2 of
   # them greyscale). Nothing is undecodable.
@@ -515,7 +522,7 @@ def test_imagenet800_as_a_cls_loc_tree(tmp_path):
   b = imagenet_sr.builder(
     imagenet_dir=str(tmp_path / "dl"), data_dir=str(tmp_path / "tfds")
   )
-  log = imagenet_sr.build_log(b)
+  log = imagenet_log.build_log(b)
   assert log["source"]["kind"] == "cls-loc"
   pools = log["pools"]
   eligible_train = pools["train"]["kept"]
@@ -524,7 +531,7 @@ def test_imagenet800_as_a_cls_loc_tree(tmp_path):
   for pool in pools.values():
     assert pool["kept"] + pool["filtered"] + pool["skipped"] == pool["files"]
   assert pools["train"]["converted"] == 1  # The greyscale file.
-  n_train, n_val = imagenet_sr.split_sizes(
+  n_train, n_val = imagenet_selection.split_sizes(
     train=eligible_train,
     validation=eligible_val,
     num_train=50_000,
@@ -584,8 +591,7 @@ def test_catalog_sources_give_exact_pairs(dataset, mock_catalog):
   config.batch_size = 4
   records = input_pipeline.train_records(config)
   images = [
-    input_pipeline._decode(r["image"]).numpy()
-    for r in records.as_numpy_iterator()
+    reader.decode(r["image"]).numpy() for r in records.as_numpy_iterator()
   ]
   batches = list(
     input_pipeline.create_train_dataset(config).take(3).as_numpy_iterator()

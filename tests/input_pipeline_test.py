@@ -10,6 +10,8 @@ from PIL import Image
 
 from configs import default
 from sr_jax import image_io, imresize, input_pipeline
+from sr_jax.datasets import reader
+from sr_jax.pipeline import image_store, sampling
 
 # Crops of Set5 (natural images, so every patch is unique), of sizes that
 # are not multiples of the scales, so modcrop matters.
@@ -45,7 +47,6 @@ def _config(folders, **data):
   config.data.train_dir = source_dir
   config.data.train_sets = "tiny"
   config.data.tfds_data_dir = data_dir
-  config.data.shuffle_buffer = 64
   config.data.patches_per_image = 4
   config.batch_size = 8
   config.scale = data.pop("scale", 3)
@@ -238,7 +239,7 @@ def test_by_file_resume_equals_the_uninterrupted_stream(folders):
 
 def test_every_image_gives_patches_per_image_pairs_per_epoch():
   n, k = 7, 3
-  sampler = input_pipeline._Sampler(
+  sampler = sampling.Sampler(
     base=(1, 2),
     order_base=(3, 4),
     num_images=n,
@@ -265,13 +266,13 @@ def test_jpeg_regions_decode_exactly_as_the_whole_image():
   encoded = tf.io.encode_jpeg(
     image[:height, :width], quality=75, chroma_downsampling=True
   )
-  whole = input_pipeline._decode(encoded).numpy()
+  whole = reader.decode(encoded).numpy()
   rng = np.random.default_rng(0)
   for size in (1, 36, 60):
     for _ in range(20):
       y = int(rng.integers(0, height - size + 1))
       x = int(rng.integers(0, width - size + 1))
-      region = input_pipeline._decode_region(
+      region = image_store._decode_region(
         encoded,
         tf.constant(y, tf.int64),
         tf.constant(x, tf.int64),
@@ -343,7 +344,7 @@ def _jpeg(image, quality):
 
 
 def _sampler(**degradation):
-  return input_pipeline._Sampler(
+  return sampling.Sampler(
     base=(5, 6),
     order_base=(7, 8),
     num_images=10,
@@ -501,11 +502,11 @@ def test_excluded_images_are_never_trained_on(folders):
   _, _, images = folders
   names = sorted(images)
   config = _config(folders, lr_patch_size=8)
-  everything = input_pipeline._load_images(
+  everything = image_store.load_images(
     config, process_index=0, process_count=1, min_size=12
   )
   config = _config(folders, lr_patch_size=8, exclude=f"{names[0]},{names[1]}")
-  held_out = input_pipeline._load_images(
+  held_out = image_store.load_images(
     config, process_index=0, process_count=1, min_size=12
   )
   assert held_out.num_images == everything.num_images - 2

@@ -9,23 +9,27 @@ a flat folder of JPEGs (:func:`builder` with ``imagenet_dir``; see
 The rule, the same for every source:
 
 1. order the files by the SHA-256 of their file name (e.g.
-   ``n01440764_10026.JPEG``, :func:`selection_key`): fixed, and independent
-   of folder order or of how TFDS sharded ``imagenet2012``;
+   ``n01440764_10026.JPEG``, :func:`imagenet_selection.selection_key`):
+   fixed, and independent of folder order or of how TFDS sharded
+   ``imagenet2012``;
 2. walking in that order, keep the images whose shorter side is at least
-   256 pixels (:data:`MIN_SIDE`). Smaller ImageNet images are mostly
-   thumbnails, often upscaled by their publisher, so they hold little real
-   high-frequency detail for an SR model to learn; 256 also leaves room for
-   many distinct crops of the largest patch the pipeline samples (e.g.
-   (32 + 2 * 2) * 4 = 144 HR pixels at x4 with a 32-pixel LR patch). Files
-   that cannot be decoded are skipped;
+   256 pixels (:data:`imagenet_selection.MIN_SIDE`). Smaller ImageNet
+   images are mostly thumbnails, often upscaled by their publisher, so they
+   hold little real high-frequency detail for an SR model to learn; 256 also
+   leaves room for many distinct crops of the largest patch the pipeline
+   samples (e.g. (32 + 2 * 2) * 4 = 144 HR pixels at x4 with a 32-pixel LR
+   patch). Files that cannot be decoded are skipped;
 3. split 50,000 train / 15,296 validation when there are enough eligible
    images; when there are fewer, split what there is in the same
-   50,000 : 15,296 ratio (:func:`split_sizes`). A source with its own
-   validation images (``CLS-LOC/val``, ``imagenet2012``'s ``validation``)
-   feeds the validation split from those and the train split from ``train``;
-   a flat folder (or a CLS-LOC tree without ``val``) feeds both from one
-   pool: the first images in selection order go to train, the next to
-   validation.
+   50,000 : 15,296 ratio (:func:`imagenet_selection.split_sizes`). A source
+   with its own validation images (``CLS-LOC/val``, ``imagenet2012``'s
+   ``validation``) feeds the validation split from those and the train split
+   from ``train``; a flat folder (or a CLS-LOC tree without ``val``) feeds
+   both from one pool: the first images in selection order go to train, the
+   next to validation.
+
+:mod:`sr_jax.datasets.imagenet_selection` applies the rule, and
+:mod:`sr_jax.datasets.imagenet_log` keeps the record of each build.
 
 Storage: RGB JPEGs keep their bytes, so the images are exactly ImageNet's.
 Greyscale and CMYK JPEGs and non-JPEG files (ImageNet has a PNG named
@@ -33,7 +37,8 @@ Greyscale and CMYK JPEGs and non-JPEG files (ImageNet has a PNG named
 
 Every build writes ``build_log.json`` next to the TFDS files (and logs a
 summary): counts of files kept, filtered, converted and skipped with their
-reasons, the names, and the split sizes. :func:`build_log` reads it.
+reasons, the names, and the split sizes. :func:`imagenet_log.build_log`
+reads it.
 
   b = imagenet_sr.builder(imagenet_dir="/data/ILSVRC", data_dir="/tmp/tfds")
   ds = b.as_dataset(split="train")  # {"image": uint8 [H, W, 3], "file_name"}
@@ -48,16 +53,12 @@ folder for ``--config.eval.datasets`` (:mod:`sr_jax.datasets.prepare_imagenet`):
 fetched by hand from image-net.org (see TFDS's catalog page for it).
 """
 
-import concurrent.futures
 import dataclasses
-import functools
 import hashlib
-import heapq
 import io
-import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -65,16 +66,9 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from sr_jax import image_io
-from sr_jax.datasets import imagenet_files
+from sr_jax.datasets import imagenet_files, imagenet_log, imagenet_selection
 
 SOURCE = "imagenet2012"
-NUM_TRAIN = 50_000
-NUM_VALIDATION = 15_296
-MIN_SIDE = 256
-LOG_FILE = "build_log.json"
-
-# The flags that choose the source, quoted in error messages.
-_FLAGS = f"{imagenet_files.FLAG} or --config.data.tfds_data_dir"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -82,179 +76,9 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 class ImagenetSrConfig(tfds.core.BuilderConfig):
   """How many images to draw per split, and the shorter-side minimum."""
 
-  num_train: int = NUM_TRAIN
-  num_validation: int = NUM_VALIDATION
-  min_side: int = MIN_SIDE
-
-
-def selection_key(file_name: str) -> bytes:
-  """The order of the selection: SHA-256 of the UTF-8 file name."""
-  return hashlib.sha256(file_name.encode("utf-8")).digest()
-
-
-def split_sizes(
-  *, train: int, validation: int | None, num_train: int, num_validation: int
-) -> tuple[int, int]:
-  """How many images the train and validation splits get.
-
-  Args:
-    train: eligible images of the train pool (counting up to what is needed:
-      ``num_train``, or ``num_train + num_validation`` for one pool).
-    validation: eligible images of the validation pool (up to
-      ``num_validation``), or None when one pool feeds both splits.
-    num_train: the train split's size when there are enough images.
-    num_validation: the validation split's size when there are enough.
-
-  Returns:
-    ``(n_train, n_validation)``: the full sizes when there are enough images,
-    else in the ratio ``num_train : num_validation`` (rounded), using every
-    eligible image of the scarcer pool.
-
-  Raises:
-    ValueError: too few images for one in each split.
-  """
-  total = num_train + num_validation
-  if validation is None:
-    if train >= total:
-      return num_train, num_validation
-    n_val = max(1, round(train * num_validation / total))
-    n_train = train - n_val
-  else:
-    f = min(1.0, train / num_train, validation / num_validation)
-    n_train = min(train, round(num_train * f))
-    n_val = min(validation, max(1, round(num_validation * f)))
-  if n_train < 1 or n_val < 1:
-    pools = (
-      f"{train} eligible images"
-      if validation is None
-      else f"{train} eligible train and {validation} eligible validation images"
-    )
-    raise ValueError(
-      f"only {pools}: each split needs at least one (set by {_FLAGS})"
-    )
-  return n_train, n_val
-
-
-@dataclasses.dataclass
-class _Pool:
-  """One source pool walked in selection order.
-
-  Attributes:
-    files: images in the pool.
-    kept: eligible ones, in selection order, as many as a split may use.
-    filtered: examined ones that fail the size rule.
-    skipped: examined ones that cannot be decoded.
-    more_kept: eligible ones seen beyond ``kept`` (a whole TFDS split is
-      read, but only the first ones in selection order are held).
-    more_converted: how many of those would need a conversion.
-  """
-
-  files: int
-  kept: list[imagenet_files.Verdict]
-  filtered: list[imagenet_files.Verdict]
-  skipped: list[imagenet_files.Verdict]
-  more_kept: int = 0
-  more_converted: int = 0
-
-  def summary(self) -> dict:
-    converted = [v for v in self.kept if v.converted]
-    kept = len(self.kept) + self.more_kept
-    return {
-      "files": self.files,
-      "examined": kept + len(self.filtered) + len(self.skipped),
-      "kept": kept,
-      "filtered": len(self.filtered),
-      "converted": len(converted) + self.more_converted,
-      "skipped": len(self.skipped),
-      "reasons": imagenet_files.count_reasons(
-        self.filtered + converted + self.skipped
-      ),
-    }
-
-
-def _walk_files(paths: Sequence[str], *, want: int, min_side: int) -> _Pool:
-  """Probes files in selection order until ``want`` are kept (or all seen).
-
-  Files are probed in parallel chunks (PIL decodes without the GIL); the
-  outcome is in selection order whatever the threads do.
-  """
-  order = sorted(paths, key=lambda p: selection_key(os.path.basename(p)))
-  pool = _Pool(files=len(order), kept=[], filtered=[], skipped=[])
-  workers = min(8, os.cpu_count() or 1)
-  chunk = 32 * workers
-  probe = functools.partial(imagenet_files.probe, min_side=min_side)
-  with concurrent.futures.ThreadPoolExecutor(workers) as executor:
-    for start in range(0, len(order), chunk):
-      for verdict in executor.map(probe, order[start : start + chunk]):
-        if len(pool.kept) >= want:
-          return pool
-        getattr(pool, verdict.status).append(verdict)
-  return pool
-
-
-def _walk_records(
-  records: Iterable[tuple[str, int, int, int]], *, want: int, min_side: int
-) -> _Pool:
-  """The rule over ``(file_name, height, width, channels)`` of a whole split.
-
-  TFDS stores ``imagenet2012`` as JPEGs with CMYK and PNG files already
-  converted to RGB JPEG; greyscale JPEGs remain, and are converted here.
-  """
-  files = 0
-  eligible_grey = 0
-  filtered = []
-
-  def eligible():
-    nonlocal files, eligible_grey
-    for name, height, width, channels in records:
-      files += 1
-      if min(height, width) >= min_side:
-        eligible_grey += channels == 1
-        yield name, height, width, channels
-      else:
-        filtered.append(
-          imagenet_files.Verdict(
-            name,
-            "filtered",
-            f"shorter side {min(height, width)} px < {min_side}",
-            height,
-            width,
-          )
-        )
-
-  # A bounded heap: only ``want`` of the 1.28M names are held in order.
-  chosen = heapq.nsmallest(want, eligible(), key=lambda r: selection_key(r[0]))
-  kept = [
-    imagenet_files.Verdict(
-      name, "kept", imagenet_files.GREYSCALE if c == 1 else "", h, w
-    )
-    for name, h, w, c in chosen
-  ]
-  num_eligible = files - len(filtered)
-  converted = sum(v.converted for v in kept)
-  return _Pool(
-    files=files,
-    kept=kept,
-    filtered=filtered,
-    skipped=[],
-    more_kept=num_eligible - len(kept),
-    more_converted=eligible_grey - converted,
-  )
-
-
-def select(
-  records: Iterable[tuple[str, int, int]], *, num: int, min_side: int
-) -> list[str]:
-  """The rule's first ``num`` eligible names of ``(file_name, h, w)`` records.
-
-  Returns:
-    Up to ``num`` file names, in selection order (ascending
-    :func:`selection_key`); fewer when fewer are eligible.
-  """
-  pool = _walk_records(
-    ((n, h, w, 3) for n, h, w in records), want=num, min_side=min_side
-  )
-  return [v.path for v in pool.kept]
+  num_train: int = imagenet_selection.NUM_TRAIN
+  num_validation: int = imagenet_selection.NUM_VALIDATION
+  min_side: int = imagenet_selection.MIN_SIDE
 
 
 def _open_source(split: str, *, data_dir: str | None) -> tf.data.Dataset:
@@ -309,38 +133,6 @@ def scan(
     yield name.decode("utf-8"), int(hwc[0]), int(hwc[1]), int(hwc[2])
 
 
-def _fingerprint(source: imagenet_files.Source) -> str:
-  """SHA-256 of the pools' file lists (paths relative to the root)."""
-  h = hashlib.sha256()
-  for pool, paths in sorted(source.pools.items()):
-    for path in paths:
-      h.update(f"{pool}/{os.path.relpath(path, source.root)}\n".encode())
-  return h.hexdigest()
-
-
-def summary(log: dict) -> str:
-  """A build log as a few lines of text."""
-  lines = [
-    f"imagenet_sr build from {log['source']['kind']} {log['source']['path']}"
-    f" (shorter side >= {log['rule']['min_side']}, split "
-    f"{log['rule']['split']}):"
-  ]
-  for name, pool in log["pools"].items():
-    reasons = "; ".join(f"{k}: {v}" for k, v in pool["reasons"].items())
-    lines.append(
-      f"  pool {name}: {pool['files']} files, {pool['examined']} examined, "
-      f"{pool['kept']} kept ({pool['converted']} converted), "
-      f"{pool['filtered']} filtered, {pool['skipped']} skipped"
-      + (f" [{reasons}]" if reasons else "")
-    )
-  splits = ", ".join(
-    f"{k} {v['images']} ({v['converted']} converted)"
-    for k, v in log["splits"].items()
-  )
-  lines.append(f"  splits: {splits}")
-  return "\n".join(lines)
-
-
 class ImagenetSr(tfds.core.GeneratorBasedBuilder):
   """50,000 + 15,296 ImageNet images chosen by a fixed rule."""
 
@@ -357,9 +149,10 @@ class ImagenetSr(tfds.core.GeneratorBasedBuilder):
     ImagenetSrConfig(
       name="espcn",
       description=(
-        f"{NUM_TRAIN} train + {NUM_VALIDATION} validation images of "
-        f"{SOURCE} with a shorter side >= {MIN_SIDE}, first by SHA-256 of "
-        "the file name."
+        f"{imagenet_selection.NUM_TRAIN} train + "
+        f"{imagenet_selection.NUM_VALIDATION} validation images of {SOURCE} "
+        f"with a shorter side >= {imagenet_selection.MIN_SIDE}, first by "
+        "SHA-256 of the file name."
       ),
     )
   ]
@@ -408,136 +201,41 @@ class ImagenetSr(tfds.core.GeneratorBasedBuilder):
     config = self.builder_config
     if self._imagenet_dir:
       source = imagenet_files.find(self._imagenet_dir)
-      pools = self._walk_folder(source)
+      pools = imagenet_selection.walk_folder(source, config)
       source_info = {
         "kind": source.kind,
         "path": os.path.abspath(source.root),
         "given": self._imagenet_dir,
-        "fingerprint": _fingerprint(source),
+        "fingerprint": imagenet_log.fingerprint(source),
       }
     else:
       data_dir = self._source_data_dir or os.fspath(self.data_dir_root)
       pools = {
-        "train": _walk_records(
+        "train": imagenet_selection.walk_records(
           scan("train", data_dir=data_dir),
           want=config.num_train,
           min_side=config.min_side,
         ),
-        "validation": _walk_records(
+        "validation": imagenet_selection.walk_records(
           scan("validation", data_dir=data_dir),
           want=config.num_validation,
           min_side=config.min_side,
         ),
       }
       source_info = {"kind": SOURCE, "path": data_dir}
-    if "validation" in pools:
-      n_train, n_val = split_sizes(
-        train=len(pools["train"].kept),
-        validation=len(pools["validation"].kept),
-        num_train=config.num_train,
-        num_validation=config.num_validation,
-      )
-      chosen = {
-        "train": pools["train"].kept[:n_train],
-        "validation": pools["validation"].kept[:n_val],
-      }
-    else:
-      (pool,) = pools.values()
-      kept = pool.kept
-      n_train, n_val = split_sizes(
-        train=len(kept),
-        validation=None,
-        num_train=config.num_train,
-        num_validation=config.num_validation,
-      )
-      chosen = {
-        "train": kept[:n_train],
-        "validation": kept[n_train : n_train + n_val],
-      }
-    log = self._log(source_info, pools, chosen)
-    self._write_log(log)
+    chosen = imagenet_selection.choose(pools, config)
+    log = imagenet_log.make(
+      f"{self.name}/{config.name}:{self.version}",
+      config,
+      source_info,
+      pools,
+      chosen,
+    )
+    imagenet_log.write(os.fspath(self.data_dir), log)
     return {
       split: self._generate_examples(split, verdicts, source_info)
       for split, verdicts in chosen.items()
     }
-
-  def _walk_folder(self, source: imagenet_files.Source) -> dict[str, _Pool]:
-    config = self.builder_config
-    if "validation" in source.pools:
-      wants = {"train": config.num_train, "validation": config.num_validation}
-    else:
-      (name,) = source.pools
-      wants = {name: config.num_train + config.num_validation}
-    return {
-      name: _walk_files(source.pools[name], want=want, min_side=config.min_side)
-      for name, want in wants.items()
-    }
-
-  def _log(self, source_info, pools, chosen) -> dict:
-    config = self.builder_config
-    split_of = {v.path: s for s, vs in chosen.items() for v in vs}
-
-    def entries(verdicts, pool):
-      return [
-        {
-          "name": v.name,
-          "pool": pool,
-          "reason": v.reason,
-          "split": split_of.get(v.path),
-        }
-        for v in verdicts
-      ]
-
-    return {
-      "dataset": f"{self.name}/{config.name}:{self.version}",
-      "source": source_info,
-      "rule": {
-        "order": "ascending SHA-256 of the file name",
-        "min_side": config.min_side,
-        "num_train": config.num_train,
-        "num_validation": config.num_validation,
-        "split": (
-          "train from pool train, validation from pool validation"
-          if "validation" in pools
-          else "one pool: first to train, next to validation"
-        ),
-      },
-      "pools": {name: pool.summary() for name, pool in pools.items()},
-      "splits": {
-        split: {
-          "images": len(verdicts),
-          "converted": sum(v.converted for v in verdicts),
-        }
-        for split, verdicts in chosen.items()
-      },
-      "converted": [
-        e
-        for name, pool in pools.items()
-        for e in entries([v for v in pool.kept if v.converted], name)
-      ],
-      "skipped": [
-        e for name, pool in pools.items() for e in entries(pool.skipped, name)
-      ],
-      "filtered": [
-        e for name, pool in pools.items() for e in entries(pool.filtered, name)
-      ],
-    }
-
-  def _write_log(self, log: dict) -> None:
-    """Writes the log into the (temporary) dataset folder, and logs it.
-
-    During the build ``self.data_dir`` is TFDS's temporary folder, renamed
-    to the final one only when the build succeeds, so the log is there
-    exactly when the data is.
-    """
-    path = os.path.join(os.fspath(self.data_dir), LOG_FILE)
-    with open(path, "w") as f:
-      json.dump(log, f, indent=1)
-    logging.info("%s", summary(log))
-    for e in log["converted"]:
-      logging.info("imagenet_sr: converted %s (%s)", e["name"], e["reason"])
-    for e in log["skipped"]:
-      logging.warning("imagenet_sr: skipped %s (%s)", e["name"], e["reason"])
 
   def _generate_examples(self, split, verdicts, source_info):
     if source_info["kind"] == SOURCE:
@@ -591,12 +289,6 @@ def folder_config(imagenet_dir: str) -> ImagenetSrConfig:
   )
 
 
-def build_log(b: tfds.core.DatasetBuilder) -> dict:
-  """The ``build_log.json`` of a prepared :class:`ImagenetSr`."""
-  with open(os.path.join(os.fspath(b.data_dir), LOG_FILE)) as f:
-    return json.load(f)
-
-
 def builder(
   *,
   imagenet_dir: str = "",
@@ -636,7 +328,7 @@ def builder(
     "converted and skipped)",
     b.info.full_name,
     b.data_dir,
-    LOG_FILE,
+    imagenet_log.LOG_FILE,
   )
   return b
 
@@ -652,8 +344,8 @@ def _prepared(*, imagenet_dir, data_dir, source_data_dir) -> ImagenetSr:
     )
     if b.is_prepared():
       if os.path.isdir(imagenet_dir):
-        built = build_log(b)["source"].get("fingerprint")
-        if built != _fingerprint(imagenet_files.find(imagenet_dir)):
+        built = imagenet_log.build_log(b)["source"].get("fingerprint")
+        if built != imagenet_log.fingerprint(imagenet_files.find(imagenet_dir)):
           raise ValueError(
             f"TFDS {b.info.full_name} in {b.data_dir} was built from other "
             f"files than {imagenet_dir} now holds: delete {b.data_dir} to "

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from absl import logging
 
-from sr_jax.datasets import imagenet_sr
+from sr_jax.datasets import imagenet_log, imagenet_sr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,8 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   b = imagenet_sr.builder(
     imagenet_dir=args.imagenet_dir, data_dir=args.tfds_data_dir
   )
-  print(imagenet_sr.summary(imagenet_sr.build_log(b)))
-  print(f"TFDS data and {imagenet_sr.LOG_FILE}: {b.data_dir}")
+  print(imagenet_log.summary(imagenet_log.build_log(b)))
+  print(f"TFDS data and {imagenet_log.LOG_FILE}: {b.data_dir}")
   if args.export_validation:
     out_dir = os.path.abspath(args.export_validation)
     files = imagenet_sr.export_split(b, out_dir=out_dir)

@@ -15,9 +15,13 @@ With ``STORAGE_EMULATOR_HOST`` set, gcsfs talks to that server instead of
 Google's; tensorstore (under Orbax) reads ``TENSORSTORE_GCS_HTTP_URL``.
 """
 
+import contextlib
 import os
 import posixpath
 import uuid
+
+# Between a target's name and its writer's pid in a temporary file's name.
+TMP_MARK = ".tmp-"
 
 
 def is_url(path: str) -> bool:
@@ -186,8 +190,9 @@ def write_atomic(path: str, data: bytes | str) -> None:
   if is_url(path):
     _fs(path).pipe_file(path, data)
     return
-  # Unique per writer, so two processes never share a temporary file.
-  tmp = f"{path}.tmp-{uuid.uuid4().hex[:12]}"
+  # Unique per writer, so two processes never share a temporary file; the
+  # pid lets remove_orphans tell a dead writer's file from a live one's.
+  tmp = f"{path}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:12]}"
   try:
     with open(tmp, "wb") as f:
       f.write(data)
@@ -195,6 +200,42 @@ def write_atomic(path: str, data: bytes | str) -> None:
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def remove_orphans(folder: str) -> list[str]:
+  """Removes the temporary files of :func:`write_atomic` writers that died.
+
+  A writer killed between writing and renaming (``kill -9``, power loss)
+  leaves ``<name>.tmp-<pid>-<hex>`` behind; one whose pid no longer runs on
+  this machine is removed. Local folders only (an object store has no
+  temporary files).
+
+  Returns:
+    The removed paths.
+  """
+  if is_url(folder) or not os.path.isdir(folder):
+    return []
+  removed = []
+  for name in os.listdir(folder):
+    _, mark, rest = name.rpartition(TMP_MARK)
+    pid = rest.split("-")[0]
+    if not mark or not pid.isdigit() or _pid_alive(int(pid)):
+      continue
+    path = os.path.join(folder, name)
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(path)
+      removed.append(path)
+  return removed
+
+
+def _pid_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Alive, someone else's.
+    return True
+  return True
 
 
 def create_exclusive(path: str, data: bytes | str) -> None:

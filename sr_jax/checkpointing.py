@@ -8,7 +8,15 @@ workdir and the parameter, not deep inside Orbax. A checkpoint that cannot be
 read (truncated, half deleted) is reported in one line and the next older
 one is tried; nothing is deleted (training renames the unreadable newer
 steps to ``<step>.unreadable`` before it saves over their numbers).
+
+:class:`Preemption` turns SIGTERM and Ctrl-C into a save at the next step
+and a clean stop.
 """
+
+import contextlib
+import os
+import signal
+import threading
 
 import jax
 import numpy as np
@@ -251,3 +259,162 @@ def restore_params(config, run: rundir.RunDir | str, *, step=None):
     )
   logging.info("Restored step %d from %s", step, run.path)
   return params, step
+
+
+class Preemption:
+  """SIGTERM and Ctrl-C (SIGINT): save at the next step, then stop.
+
+  SIGTERM comes from TPU maintenance, SLURM's ``--signal`` or ``kill``. On
+  several processes it is JAX's preemption service (started by
+  ``jax.distributed.initialize``) that catches it on any host and agrees in
+  the background on the step at which every process saves, so
+  :meth:`requested` is a local check with no per-step host sync. A single
+  process has no coordination service, so here a Python handler sets a
+  flag.
+
+  Ctrl-C does the same on a single process. A second Ctrl-C ends the
+  process at once (exit status 130), without saving: the last complete
+  checkpoint stays (Orbax renames a step's folder into place only when it is
+  whole). On several processes a Ctrl-C is turned into a SIGTERM of this
+  process, so that the preemption service has all of them save one agreed
+  step: a process saving alone would wait forever for the others in the
+  save's collectives. A SIGINT the process ignores (a background job of a
+  script such as launch/local.sh, which sends SIGTERM itself) stays ignored.
+  """
+
+  def __init__(self, *, on_abort=None):
+    """``on_abort``: called before a second Ctrl-C ends the process."""
+    self._flag = False
+    self._signal = None  # The name of the first signal received.
+    self._interrupted = False  # A Ctrl-C came.
+    self._busy = None
+    self._on_abort = on_abort
+    self._aborting = threading.Lock()
+    self._wakeup = None  # The wakeup fd before ours, once ours is set.
+    self._wakeup_pipe = None
+    self._previous = {}
+    self._service = jax.process_count() > 1
+
+  def __enter__(self):
+    # The service has its own SIGTERM handler.
+    wanted = [signal.SIGINT] + ([] if self._service else [signal.SIGTERM])
+    for signum in wanted:
+      if signal.getsignal(signum) == signal.SIG_IGN:
+        continue
+      try:
+        self._previous[signum] = signal.signal(signum, self._handle)
+      except ValueError:  # Not the main thread (e.g. a notebook).
+        pass
+    if signal.SIGINT in self._previous:
+      self._count_sigints()
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if signum == signal.SIGINT:
+      if self._interrupted:
+        self._abort()
+      self._interrupted = True
+    self._signal = self._signal or signal.Signals(signum).name
+    if self._service:  # A SIGINT: the service coordinates SIGTERMs.
+      os.kill(os.getpid(), signal.SIGTERM)
+      return
+    if signum == signal.SIGTERM:
+      logging.warning("SIGTERM received: saving a checkpoint, then exiting.")
+    elif self._busy:
+      logging.info(
+        "Ctrl-C: saving when the %s ends (Ctrl-C again to stop at once).",
+        self._busy,
+        extra=rundir.CONSOLE,
+      )
+    self._flag = True
+
+  def _count_sigints(self) -> None:
+    """Ends the process at the second SIGINT even while the main thread is
+    in XLA (compiling, say): the Python handler runs only once it returns,
+    and once for two SIGINTs that came meanwhile. Python's C handler writes
+    each signal's number to the wakeup fd at once; a thread counts them."""
+    read, self._wakeup_pipe = os.pipe()
+    os.set_blocking(self._wakeup_pipe, False)
+    self._wakeup = signal.set_wakeup_fd(
+      self._wakeup_pipe, warn_on_full_buffer=False
+    )
+
+    def count():
+      seen = 0
+      while data := os.read(read, 64):  # Empty once __exit__ closes it.
+        seen += data.count(signal.SIGINT)
+        if seen >= 2:
+          self._abort()
+      os.close(read)
+
+    threading.Thread(target=count, name="sr_jax_sigint", daemon=True).start()
+
+  def _abort(self) -> None:
+    if not self._aborting.acquire(blocking=False):
+      return  # The other path (thread or handler) is ending the process.
+    # os.write, not sys.stderr: this may run inside a write to sys.stderr.
+    os.write(
+      2,
+      b"\nsr_jax: stopped at once (second Ctrl-C), without saving; the same "
+      b"command resumes from the last complete checkpoint.\n",
+    )
+    if self._on_abort is not None:
+      self._on_abort()
+    os._exit(130)
+
+  @contextlib.contextmanager
+  def busy(self, what: str):
+    """Marks a long stretch between steps (a Ctrl-C then says it waits)."""
+    self._busy = what
+    try:
+      yield
+    finally:
+      self._busy = None
+
+  def pending(self) -> bool:
+    """Whether a stop was requested (a local check, for between steps)."""
+    return self._flag
+
+  def requested(self, step: int, *, steps: int = 1) -> bool:
+    """True when the run should save at ``step`` and stop.
+
+    Args:
+      step: the step just reached.
+      steps: how many steps the last call ran. The service's agreed step may
+        be any of them: each is reported in order, and a hit on any means
+        all processes save at ``step`` (they run the same calls, so they
+        all see the hit in the same call).
+    """
+    if self._service and not self._flag:
+      for s in range(step - steps + 1, step + 1):
+        if multihost_utils.reached_preemption_sync_point(s):
+          self._flag = True
+          break
+      if self._flag:
+        logging.warning(
+          "SIGTERM received by a process of the run: all save step %d, then "
+          "exit.",
+          step,
+        )
+    return self._flag
+
+  def report(self, step: int, run: rundir.RunDir) -> None:
+    """The one line after the save that stopped the run."""
+    if self._signal == "SIGINT" and not self._service:
+      logging.info(
+        "Interrupted at step %d: checkpoint saved in %s; run the same "
+        "command to resume.",
+        step,
+        run.checkpoints,
+        extra=rundir.CONSOLE,
+      )
+    else:
+      logging.warning("Saved step %d after SIGTERM; exiting.", step)
+
+  def __exit__(self, *exc):
+    if self._wakeup_pipe is not None:
+      signal.set_wakeup_fd(self._wakeup)
+      os.close(self._wakeup_pipe)
+    for signum, previous in self._previous.items():
+      signal.signal(signum, previous)

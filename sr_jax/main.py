@@ -7,18 +7,29 @@
       --mode=evaluate --config.pretrained=../shared/peers/imdn/IMDN_x3.npz
 
 Without ``--workdir`` a run goes to ``runs/<config file name>`` under the
-current directory; the same command run again resumes it. Errors a user can
-fix (a flag, a path, a full disk, a damaged checkpoint) are reported as one
-line on stderr, exit status 2 for usage errors and 1 otherwise; the
-traceback is logged at ``--verbosity=1``.
+current directory; the same command run again resumes it.
+
+The console shows the run directory, the config in a few lines, then the
+progress lines, evaluation tables and warnings; everything else that is
+logged (Orbax, TensorFlow, JAX, ...) goes to ``<workdir>/log.txt``
+(``log.<i>.txt`` for process i > 0), and ``--verbosity=1`` shows it on the
+console too. Ctrl-C saves a checkpoint and exits (status 0); a second one
+stops at once (130). Errors a user can fix (a flag, a path, a full disk, a
+damaged checkpoint) are reported as one line on stderr, exit status 2 for
+usage errors and 1 otherwise; the traceback is in the log.
 """
 
+import contextlib
 import difflib
 import errno
+import logging as std_logging
 import os
 import re
 import runpy
+import signal
 import sys
+import tempfile
+import time
 import traceback
 
 from absl import app, flags, logging
@@ -70,6 +81,205 @@ _CPU_DEVICES = flags.DEFINE_integer(
   "sr_jax/platform_tuning.py.",
 )
 flags.mark_flags_as_required(["config"])
+
+
+# ----------------------------------------------------------------------------
+# The console and the log file
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_CONFIGS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "configs")
+
+
+def _ours(record: std_logging.LogRecord) -> bool:
+  """A record logged by sr_jax or a config file, or by JAX."""
+  path = os.path.abspath(record.pathname)
+  return (
+    path.startswith((_PACKAGE_DIR + os.sep, _CONFIGS_DIR + os.sep))
+    or record.name.split(".")[0] == "jax"
+  )
+
+
+class _ConsoleFormatter(std_logging.Formatter):
+  """``HH:MM:SS message``, with ``warning:`` or ``error:`` when it is one."""
+
+  def format(self, record: std_logging.LogRecord) -> str:
+    text = record.getMessage()
+    if record.exc_info:
+      text += "\n" + self.formatException(record.exc_info)
+    if record.levelno >= std_logging.WARNING:
+      text = f"{record.levelname.lower()}: {text}"
+    return time.strftime("%H:%M:%S ", time.localtime(record.created)) + text
+
+
+class _LogFile(std_logging.Handler):
+  """The run's log file; holds the records until :meth:`open` names it.
+
+  A run directory on an object store cannot be appended to line by line:
+  the log is then written to a local file and copied there by
+  :meth:`close`.
+  """
+
+  _MAX_HELD = 10_000
+
+  def __init__(self):
+    super().__init__()
+    self.setFormatter(logging.PythonFormatter())
+    self._held: list[std_logging.LogRecord] = []
+    self._file = None
+    self._copy_to = None
+    self.path = None
+
+  def open(self, path: str) -> None:
+    from sr_jax import fileio
+
+    if fileio.is_url(path):
+      self._copy_to = path
+      fd, path = tempfile.mkstemp(prefix="sr_jax_log_", suffix=".txt")
+      os.close(fd)
+    self.path = path
+    self._file = open(path, "a", encoding="utf-8")
+    for record in self._held:
+      self._write(record)
+    self._held = []
+
+  def _write(self, record: std_logging.LogRecord) -> None:
+    self._file.write(self.format(record) + "\n")
+    self._file.flush()
+
+  def emit(self, record: std_logging.LogRecord) -> None:
+    try:
+      if self._file is not None:
+        self._write(record)
+      elif len(self._held) < self._MAX_HELD:
+        self._held.append(record)
+    except Exception:  # A log that cannot be written must not stop a run.
+      self.handleError(record)
+
+  def close(self) -> None:
+    if self._file is not None:
+      self._file.close()
+      self._file = None
+      if self._copy_to:
+        from sr_jax import fileio
+
+        with contextlib.suppress(OSError):
+          with open(self.path, "rb") as f:
+            fileio.append(self._copy_to, f.read())
+          os.remove(self.path)
+    super().close()
+
+
+class _Logs:
+  """Sends log records to the console (a few) and the log file (all).
+
+  At the default verbosity the console shows the records logged with
+  ``extra=rundir.CONSOLE`` (progress, evaluation, resume, stop) on the chief
+  process, warnings from sr_jax, the config files and JAX, and errors from
+  anything; with ``--verbosity=1`` or more it shows every record, in absl's
+  format, as it used to.
+  """
+
+  def __init__(self, *, verbose: bool):
+    self.verbose = verbose
+    self.chief = True
+    self.file = _LogFile()
+    self.console = std_logging.StreamHandler(sys.stderr)
+    if verbose:
+      self.console.setFormatter(logging.PythonFormatter())
+    else:
+      self.console.setFormatter(_ConsoleFormatter())
+      self.console.addFilter(self._for_console)
+    root = std_logging.getLogger()
+    self._absl_handler = logging.get_absl_handler()
+    self._had_absl_handler = self._absl_handler in root.handlers
+    root.removeHandler(self._absl_handler)
+    root.addHandler(self.console)
+    root.addHandler(self.file)
+
+  def _for_console(self, record: std_logging.LogRecord) -> bool:
+    if record.levelno >= std_logging.ERROR:
+      return True
+    if record.levelno >= std_logging.WARNING:
+      return _ours(record)
+    return self.chief and getattr(record, "console", False)
+
+  def close(self) -> None:
+    """Closes the log file; the absl handler is back as it was."""
+    root = std_logging.getLogger()
+    for handler in (self.console, self.file):
+      root.removeHandler(handler)
+      handler.close()
+    if self._had_absl_handler:
+      root.addHandler(self._absl_handler)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log(enabled: bool):
+  """Sends what native code writes to stderr meanwhile to the log file.
+
+  Importing TensorFlow prints C++ log lines (oneDNN, CPU features) before
+  TF_CPP_MIN_LOG_LEVEL applies; they are kept, in the log file.
+  """
+  try:
+    saved = os.dup(2) if enabled else None
+  except OSError:  # No stderr to take over (a daemon): nothing to hide.
+    saved = None
+  if saved is None:
+    yield
+    return
+  sys.stderr.flush()
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      text = captured.read().decode(errors="replace").strip()
+      if text:
+        logging.info("Native stderr while importing TensorFlow:\n%s", text)
+
+
+def _config_lines(config, argv: list[str]) -> list[str]:
+  """The training config in a few lines (its file, overrides, the gist)."""
+  model, data, optim = config.model, config.data, config.optim
+  overrides = [a[len("--config.") :] for a in argv if a.startswith("--config.")]
+  first = f"config {_config_path(argv)}"
+  if overrides:
+    first += " with " + " ".join(overrides)
+  colour = {1: "Y", 3: "RGB"}.get(model.get("channels", 3), "?")
+  about_model = f"model {model.name} x{config.scale} on {colour}"
+  if model.get("dtype", "float32") != "float32":
+    about_model += f", {model.dtype} compute"
+  if config.get("init_from"):
+    about_model += f", starting from {config.init_from}"
+  if config.get("ema_decay"):
+    about_model += f", EMA {config.ema_decay:g}"
+  about_model += (
+    f"; train on {data.train_sets}, {data.lr_patch_size} px LR patches, "
+    f"batch {config.batch_size}"
+  )
+  if data.get("jpeg_quality"):
+    about_model += ", JPEG quality {}-{}".format(*data.jpeg_quality)
+  if data.get("noise_sigma"):
+    about_model += ", noise sigma {}-{}".format(*data.noise_sigma)
+  schedule = (
+    f"{config.total_steps:,} steps, {config.loss} loss, learning rate "
+    f"{optim.learning_rate:g} {optim.schedule}"
+  )
+  hooks = (
+    f"log {_every_text(config.log_every_steps)}, checkpoint "
+    f"{_every_text(config.checkpoint_every_steps)}, evaluate on "
+    f"{config.eval.datasets} {_every_text(config.eval.every_steps)}"
+  )
+  return [first, about_model, schedule, hooks]
+
+
+def _every_text(every: int) -> str:
+  return f"every {every:,} steps" if every > 0 else "at the end"
 
 
 class _UsageError(Exception):
@@ -174,22 +384,47 @@ def init_distributed() -> None:
     jax.distributed.initialize()
   else:
     return
-  if jax.process_index() != 0:
-    # One log for the run: the other processes only report problems.
-    logging.set_verbosity(logging.WARNING)
+  from sr_jax import rundir
+
   logging.info(
     "jax.distributed: process %d of %d, %d local / %d global devices",
     jax.process_index(),
     jax.process_count(),
     jax.local_device_count(),
     jax.device_count(),
+    extra=rundir.CONSOLE,
   )
 
 
-def _run(config, workdir: str) -> None:
-  # Keep TensorFlow (tf.data only) off any accelerator JAX wants.
-  import tensorflow as tf
+def _open_log(logs: _Logs, workdir: str) -> None:
+  """Starts the log file of this process in the run directory.
 
+  Training makes the directory; evaluation only logs into one that exists.
+  """
+  import jax
+
+  from sr_jax import fileio, rundir
+
+  run = rundir.RunDir(workdir)
+  if _MODE.value == "train":
+    run.create()
+  elif not fileio.isdir(workdir):
+    return
+  logs.file.open(run.log_path(jax.process_index()))
+  # One console for the run: the other processes only report problems.
+  logs.chief = jax.process_index() == 0
+
+
+def _run(config, workdir: str, logs: _Logs) -> None:
+  with _native_stderr_to_log(not logs.verbose):
+    # Keep TensorFlow (tf.data only) off any accelerator JAX wants.
+    import tensorflow as tf
+
+    if _MODE.value == "train" and not logs.verbose:
+      import tensorflow_datasets as tfds
+
+      # Progress bars of a first TFDS build only make sense on a terminal.
+      tfds.display_progress_bar(sys.stderr.isatty())
   tf.config.set_visible_devices([], "GPU")
   from sr_jax import platform_tuning
 
@@ -199,6 +434,7 @@ def _run(config, workdir: str) -> None:
       batch_size=config.batch_size if _MODE.value == "train" else 0,
     )
   init_distributed()
+  _open_log(logs, workdir)
 
   platform_tuning.apply_process_tunings(
     keep_freed_memory=_KEEP_FREED_MEMORY.value
@@ -259,24 +495,72 @@ def _one_line(e: BaseException, workdir: str) -> tuple[str, int] | None:
   return None
 
 
+def _header(config, workdir: str) -> None:
+  """The run directory, where the log goes, and the config in a few lines."""
+  single = not _COORDINATOR.value and not _in_cluster()
+  log = os.path.join(workdir, "log.txt" if single else "log*.txt")
+  print(
+    f"sr_jax: run directory {workdir} (full log: {log}; --verbosity=1 shows "
+    "it here)",
+    file=sys.stderr,
+  )
+  if _MODE.value == "train":
+    try:
+      lines = _config_lines(config, sys.argv)
+    except (AttributeError, KeyError, TypeError, ValueError):
+      lines = [f"config {_config_path(sys.argv)}"]  # A config of its own.
+    logging.info("Config:\n%s", "\n".join(lines))
+    for line in lines:
+      print(f"  {line}", file=sys.stderr)
+  sys.stderr.flush()
+
+
+def _interrupted(workdir: str) -> None:
+  """Ctrl-C outside the training loop (which saves and exits 0 itself)."""
+  # Another Ctrl-C while Python shuts down ends it at once, still with 130.
+  signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+  print(
+    f"\nsr_jax: interrupted; {_last_checkpoint(workdir)}.",
+    file=sys.stderr,
+    flush=True,
+  )
+  sys.exit(130)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   workdir = _WORKDIR.value or default_workdir(_config_path(sys.argv))
+  verbose = flags.FLAGS.verbosity >= 1
+  if not verbose:
+    # TensorFlow's (and XLA's) C++ log lines cannot go to the log file, and
+    # at the default verbosity none is for the user: even its ERROR lines
+    # are notes (oneDNN falling back to Eigen for uint8) or end-of-data
+    # chatter, and a real failure reaches Python as an exception, which is
+    # reported. A value set by the user wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  logs = _Logs(verbose=verbose)
   logging.info("Run directory: %s", workdir)
-  print(f"sr_jax: run directory {workdir}", file=sys.stderr, flush=True)
   try:
     config = _load_config()
-    _run(config, workdir)
+    _header(config, workdir)
+    _run(config, workdir, logs)
+    logging.info("Done.")
+  except KeyboardInterrupt:
+    _interrupted(workdir)
   except Exception as e:
     reported = _one_line(e, workdir)
     if reported is None:
       raise
-    logging.debug("".join(traceback.format_exception(e)))
+    logging.info("".join(traceback.format_exception(e)))
     print(f"sr_jax: error: {reported[0]}", file=sys.stderr, flush=True)
     sys.exit(reported[1])
-  logging.info("Done.")
+  finally:
+    logs.close()
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  try:
+    app.run(main, flags_parser=_parse_flags)
+  except KeyboardInterrupt:  # A second Ctrl-C while the first was handled.
+    os._exit(130)

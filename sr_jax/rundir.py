@@ -1,6 +1,8 @@
 """The layout of a run directory (``--workdir``); the only code that knows it.
 
   <workdir>/lock.json                 held by the training run using it
+  <workdir>/log.txt                   the library log of ``sr_jax.main``
+                                      (log.<i>.txt: process i > 0)
   <workdir>/config.json               the config that made the checkpoints
   <workdir>/usage.json                cumulative CPU / wall seconds, by step
   <workdir>/checkpoints/<step>/       Orbax checkpoints (sr_jax.checkpointing)
@@ -38,6 +40,12 @@ class RunLockedError(RuntimeError):
 USAGE = "usage.json"
 CHECKPOINTS = "checkpoints"
 EVAL = "eval"
+LOG = "log.txt"
+# ``extra`` for the log records that belong on the console of sr_jax.main as
+# well as in LOG (its console filter reads this attribute): the progress
+# line, the evaluation table, resume and stop. Other INFO records (Orbax,
+# TensorFlow, ...) go to LOG only.
+CONSOLE = {"console": True}
 
 
 class RunDir:
@@ -61,6 +69,11 @@ class RunDir:
 
   def has_checkpoints(self) -> bool:
     return fileio.isdir(self.checkpoints)
+
+  def log_path(self, process_index: int = 0) -> str:
+    """The log file of one process: ``log.txt``, or ``log.<i>.txt``."""
+    name = LOG if process_index == 0 else f"log.{process_index}.txt"
+    return fileio.join(self.path, name)
 
   def create(self) -> None:
     """Makes the directory (an error names it if it is a file)."""

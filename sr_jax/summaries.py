@@ -182,18 +182,21 @@ class EventWriter(interface.MetricWriter):
     self.flush()
 
 
-def create_writer(logdir: str, *, just_logging: bool):
-  """clu's default writer, with :class:`EventWriter` for TensorBoard.
+def create_writer(logdir: str, *, chief: bool):
+  """The run's metric writer: :class:`EventWriter` behind clu's async writer.
+
+  No clu ``LoggingWriter``: the training loop's progress line and evaluation
+  table already show these numbers, and a second line per log step (in clu's
+  format) only doubled the console.
 
   Args:
     logdir: the run directory (local or a URL).
-    just_logging: only log (for the processes other than the chief).
+    chief: whether this process writes the run's event files; the others
+      get a writer that drops everything.
 
   Returns:
-    A clu ``MetricWriter``: log lines, plus event files unless
-    ``just_logging``.
+    A clu ``MetricWriter``.
   """
-  writers = [metric_writers.LoggingWriter()]
-  if not just_logging:
-    writers.append(EventWriter(logdir))
-  return metric_writers.AsyncMultiWriter(writers)
+  if not chief:
+    return metric_writers.MultiWriter([])
+  return metric_writers.AsyncMultiWriter([EventWriter(logdir)])

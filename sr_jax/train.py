@@ -11,11 +11,10 @@ The loop is a short story of named parts, each testable alone:
 :class:`MetricsLog` (summaries, the progress line, the NaN check),
 :class:`Checkpoints` (saves and the compute record), :class:`Evaluation`
 (benchmarks through the inference layer, compiled once for the whole run)
-and :class:`Preemption` (SIGTERM: save, then stop).
+and :class:`checkpointing.Preemption` (SIGTERM or Ctrl-C: save, then stop).
 """
 
 import functools
-import signal
 import time
 
 import jax
@@ -199,7 +198,10 @@ def restore_or_init(config, run: rundir.RunDir, mngr, model, tx, mesh: Mesh):
   )
   if state is not None:
     logging.info(
-      "Resumed from checkpoint at step %d in %s.", start_step, run.path
+      "Resumed from checkpoint at step %d in %s.",
+      start_step,
+      run.path,
+      extra=rundir.CONSOLE,
     )
     return state, start_step
   init_params = initial_params(config)
@@ -218,6 +220,7 @@ def restore_or_init(config, run: rundir.RunDir, mngr, model, tx, mesh: Mesh):
     models.count_params(state.params),
     mesh.devices.size,
     jax.process_count(),
+    extra=rundir.CONSOLE,
   )
   return state, 0
 
@@ -274,17 +277,35 @@ class MetricsLog:
   Metrics stay on the device between log steps; :meth:`flush` fetches them,
   raises :class:`NonFiniteLossError` on a NaN or inf loss and, on log steps,
   writes the summaries and logs loss, PSNR, rate and ETA.
+
+  Rates leave out the first call of each size (it compiles): the loop calls
+  :meth:`before_call` before each call and :meth:`add` after it, and the
+  wall time between the two for such a call is not counted. When a log step
+  comes before any call that did not compile (a resume just before one),
+  the progress line falls back to the rate with the compilation, which is
+  low but real; only a measured rate is written to the summaries.
   """
 
   def __init__(self, config, writer, *, mngr, run):
-    self._config = config
+    self.config = config
     self._writer = writer
     self._lr_fn = train_state.learning_rate_schedule(config)
     self._mngr, self._run = mngr, run
     self._pending = []
+    # Since the last log: (start, steps) without and with compiling calls.
     self._t, self._steps = None, 0
-    self._first_timed = None
+    self._t_all, self._steps_all = None, 0
+    self._compile_start = None
     self._call_sizes = set()
+
+  def before_call(self, steps: int) -> None:
+    """Marks the start of a call that runs ``steps`` steps."""
+    if self._t is None:
+      self._t = self._t_all = time.perf_counter()
+    if steps not in self._call_sizes:
+      # The calls queued before it are counted: let them finish first.
+      jax.block_until_ready(self._pending)
+      self._compile_start = time.perf_counter()
 
   def add(self, step: int, step_metrics, *, steps: int = 1) -> None:
     """Queues the metrics of the call that ended at ``step``.
@@ -292,22 +313,25 @@ class MetricsLog:
     ``steps > 1``: the call ran that many steps, its metrics stacked.
     """
     self._pending.append(step_metrics)
-    if steps not in self._call_sizes:
-      # Rates count from the end of the first call of each size (it
-      # compiles).
-      self._call_sizes.add(steps)
-      jax.block_until_ready(step_metrics)
-      self._t, self._steps = time.perf_counter(), 0
-      self._first_timed = step
-    else:
+    self._steps_all += steps
+    if steps in self._call_sizes:
       self._steps += steps
+      return
+    self._call_sizes.add(steps)
+    jax.block_until_ready(step_metrics)
+    if self._compile_start is not None:
+      self._t += time.perf_counter() - self._compile_start
+      self._compile_start = None
 
   def restart_clock(self) -> None:
     """Keeps evaluation time out of the next rate."""
     if self._t is not None:
-      self._t, self._steps = time.perf_counter(), 0
+      self._t = self._t_all = time.perf_counter()
+      self._steps = self._steps_all = 0
 
   def flush(self, step: int, *, log: bool) -> None:
+    if not self._pending:
+      return  # Flushed at this step already.
     host = jax.device_get(self._pending)
     self._pending = []
     losses = np.concatenate(
@@ -321,13 +345,20 @@ class MetricsLog:
         f"{self._mngr.latest_step()}) in {self._run.path} is kept. Lower "
         "--config.optim.learning_rate or check the data."
       )
-    if host and log:
+    if log:
       self._write(step, losses, host)
 
+  def _rate(self, now: float) -> tuple[float, bool]:
+    """Steps per second since the last log, and whether it was measured
+    without compilation."""
+    if self._steps > 0:
+      return self._steps / max(now - self._t, 1e-9), True
+    return self._steps_all / max(now - self._t_all, 1e-9), False
+
   def _write(self, step: int, losses, host) -> None:
-    config = self._config
+    config = self.config
     now = time.perf_counter()
-    rate = self._steps / max(now - self._t, 1e-9)
+    rate, measured = self._rate(now)
     scalars = {
       "train/loss": float(losses.mean()),
       "train/psnr": float(
@@ -335,7 +366,7 @@ class MetricsLog:
       ),
       "train/learning_rate": float(self._lr_fn(step)),
     }
-    if self._steps > 0 and step > self._first_timed:
+    if measured:
       scalars["train/steps_per_sec"] = rate
       scalars["train/examples_per_sec"] = rate * config.batch_size
     self._writer.write_scalars(step, scalars)
@@ -351,8 +382,9 @@ class MetricsLog:
       rate,
       rate * config.batch_size,
       eta,
+      extra=rundir.CONSOLE,
     )
-    self._t, self._steps = now, 0
+    self.restart_clock()
 
 
 class Checkpoints:
@@ -452,65 +484,8 @@ class Evaluation:
       step,
       (time.perf_counter() - self._t_run) / 60,
       evaluate.markdown_table(results, model_name=self._config.model.name),
+      extra=rundir.CONSOLE,
     )
-
-
-class Preemption:
-  """SIGTERM (TPU maintenance, SLURM's ``--signal``, ``kill``): save, then stop.
-
-  On several processes this is JAX's preemption service (started by
-  ``jax.distributed.initialize``): it catches SIGTERM on any host and agrees
-  in the background on the step at which every process saves, so
-  :meth:`requested` is a local check with no per-step host sync. A single
-  process has no coordination service, so here a Python SIGTERM handler
-  sets a flag.
-  """
-
-  def __init__(self):
-    self._flag = False
-    self._previous = None
-    self._service = jax.process_count() > 1
-
-  def __enter__(self):
-    if self._service:
-      return self  # The service has its own SIGTERM handler.
-    try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    except ValueError:  # Not the main thread (e.g. a notebook): no handler.
-      self._previous = None
-    return self
-
-  def _handle(self, signum, frame):
-    del signum, frame
-    logging.warning("SIGTERM received: saving a checkpoint, then exiting.")
-    self._flag = True
-
-  def requested(self, step: int, *, steps: int = 1) -> bool:
-    """True when the run should save at ``step`` and stop.
-
-    Args:
-      step: the step just reached.
-      steps: how many steps the last call ran. The service's agreed step may
-        be any of them: each is reported in order, and a hit on any means
-        all processes save at ``step`` (they run the same calls, so they
-        all see the hit in the same call).
-    """
-    if self._service and not self._flag:
-      for s in range(step - steps + 1, step + 1):
-        if multihost_utils.reached_preemption_sync_point(s):
-          self._flag = True
-          break
-      if self._flag:
-        logging.warning(
-          "SIGTERM received by a process of the run: all save step %d, then "
-          "exit.",
-          step,
-        )
-    return self._flag
-
-  def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
 
 
 # ----------------------------------------------------------------------------
@@ -547,6 +522,20 @@ def train_and_evaluate(config, workdir: str):
       run.release_lock()
 
 
+def _log_and_save(step: int, state, log, checkpoints, *, stop: bool) -> bool:
+  """The log and checkpoint hooks at ``step``; True if it was saved."""
+  config = log.config
+  log_now = _every(step, config.log_every_steps, config.total_steps)
+  save_now = stop or _every(
+    step, config.checkpoint_every_steps, config.total_steps
+  )
+  if log_now or save_now:
+    log.flush(step, log=log_now)
+  if save_now:
+    checkpoints.save(state, step)
+  return save_now
+
+
 def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
   """The body of :func:`train_and_evaluate`, with the run's lock held."""
   model = models.create(config)
@@ -555,7 +544,7 @@ def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
   state, start_step = restore_or_init(config, run, mngr, model, tx, mesh)
   if is_chief:
     run.write_config(config)
-  writer = summaries.create_writer(run.path, just_logging=not is_chief)
+  writer = summaries.create_writer(run.path, chief=is_chief)
   if is_chief and start_step == 0:
     writer.write_hparams(
       {
@@ -574,29 +563,30 @@ def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
   evaluation = Evaluation(config, run, writer, is_chief=is_chief)
   total = config.total_steps
   step, stop = start_step, False
-  with Preemption() as preemption:
-    while step < total:
+  on_abort = run.release_lock if is_chief else None
+  with checkpointing.Preemption(on_abort=on_abort) as preemption:
+    while step < total and not stop:
       # k steps in one call when no hook falls inside them, else one.
       n = k if _steps_to_next_hook(step, config) >= k else 1
+      log.before_call(n)
       state, step_metrics = step_fns[n](state, call_batch(batches, n, mesh))
       step += n
       log.add(step, step_metrics, steps=n)
-      log_now = _every(step, config.log_every_steps, total)
-      save_now = _every(step, config.checkpoint_every_steps, total)
       stop = preemption.requested(step, steps=n)
-      if log_now or save_now or stop:
-        log.flush(step, log=log_now)
-      if save_now or stop:
-        checkpoints.save(state, step)
+      saved = _log_and_save(step, state, log, checkpoints, stop=stop)
       checkpoints.poll()
       if _every(step, config.eval.every_steps, total):
-        evaluation(step, state)
+        with preemption.busy("evaluation"):
+          evaluation(step, state)
         log.restart_clock()
-      if stop:
-        break
-  checkpoints.close()
+        # A signal during the evaluation: save now, not a step later.
+        if not stop and preemption.pending():
+          stop = True
+          if not saved:
+            _log_and_save(step, state, log, checkpoints, stop=True)
+    checkpoints.close()  # Within: a second Ctrl-C while it waits ends it.
   if stop:
-    logging.warning("Saved step %d after SIGTERM; exiting.", step)
+    preemption.report(step, run)
   writer.flush()
   writer.close()
   return state

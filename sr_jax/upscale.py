@@ -1,18 +1,23 @@
 """Upscales your own images with a zoo model or a training run's checkpoint.
 
-  python -m sr_jax.upscale --model=espcn_rdb_x3 --output_dir=out a.jpg photos/
+  python -m sr_jax.upscale photo.jpg                  # -> upscaled/photo_x3.png
+  python -m sr_jax.upscale --model=espcn_rdb_x3 --output_dir=out a.png photos/
   python -m sr_jax.upscale --workdir=/tmp/sr_x3 [--step=N] --output_dir=out \
       photos/ [--compare] [--tile=256] [--overwrite]
 
+(``--help`` prints the flags, the zoo's models and which to use; it does not
+print this text.)
+
 Inputs are files and folders (a folder's images, not its subfolders). Each
-``<stem>.<ext>`` becomes ``<output_dir>/<stem>_x<scale>.png``, and with
+``<stem>.<ext>`` becomes ``<output_dir>/<stem>_x<scale>.png`` (default
+output folder: ``upscaled/`` in the current directory), and with
 ``--compare`` also ``<stem>_x<scale>_compare.png`` (bicubic | SR, with a
 zoomed inset).
 
-Which model: ``espcn_rdb_x3_jpeg`` for photos that were saved as JPEG (the
-usual web or phone photo), ``espcn_rdb_x3`` (``_x2``, ``_x4``) for clean,
-losslessly stored images; README.md, "Results on real photos", measures
-both on both kinds of input.
+Which model: without ``--model`` or ``--workdir``, ``espcn_rdb_x3_jpeg``,
+for photos that were saved as JPEG (the usual web or phone photo);
+``espcn_rdb_x3`` (``_x2``, ``_x4``) for clean, losslessly stored images;
+README.md, "Results on real photos", measures both on both kinds of input.
 
 The model sees exactly what the evaluator (:mod:`sr_jax.evaluate`) feeds it:
 RGB in [0, 1] for RGB models; for Y models the BT.601 luma of the image, and
@@ -52,12 +57,17 @@ skipped, 1 if any failed, 2 for a usage error (flags, weights).
 import os
 import re
 import sys
+import textwrap
 
 import numpy as np
 import tqdm
 from absl import flags
 
-from sr_jax import figures, image_io, imresize, inference
+from sr_jax import figures, image_io, imresize, inference, zoo
+
+# The model for the photos people have: JPEGs, from phones and the web.
+DEFAULT_MODEL = "espcn_rdb_x3_jpeg"
+DEFAULT_OUTPUT_DIR = "upscaled"
 
 # Images upscaled together, so that their tiles share canvases: a group
 # closes at this many LR pixels (or at one image, if larger).
@@ -126,17 +136,20 @@ def upscale_pictures(
 def load_weights(
   *, model: str | None, workdir: str | None, step: int | None = None
 ) -> inference.Weights:
-  """The weights named by ``--model`` or ``--workdir``.
+  """The weights named by ``--model`` or ``--workdir`` (neither:
+  DEFAULT_MODEL).
 
   Raises:
-    UsageError: unless exactly one of ``model`` and ``workdir`` is given, or
-      when the weights cannot be found or read.
+    UsageError: when both ``model`` and ``workdir`` are given, or when the
+      weights cannot be found or read.
   """
-  if bool(model) == bool(workdir):
+  if model and workdir:
     raise UsageError(
-      "give exactly one of --model=<zoo name or .npz> and --workdir=<run "
-      f"directory> (got {'both' if model else 'neither'})"
+      "give one of --model=<zoo name or .npz> and --workdir=<run directory> "
+      "(got both)"
     )
+  if not workdir:
+    model = model or DEFAULT_MODEL
   if step is not None and not workdir:
     raise UsageError("--step only applies with --workdir")
   try:
@@ -338,11 +351,8 @@ def _flag_values() -> flags.FlagValues:
   flags.DEFINE_string(
     "model",
     None,
-    "Zoo model name, or the path of its .npz/.json. For photos that were "
-    "saved as JPEG (web images, phone photos, shared screenshots) use "
-    "espcn_rdb_x3_jpeg, trained on JPEG-compressed inputs; for clean, "
-    "losslessly stored images (PNG, TIFF) espcn_rdb_x3 (or _x2/_x4), "
-    "trained on clean ones: on a JPEG it sharpens the block artifacts too.",
+    f"Zoo model name (listed below), or the path of its .npz/.json "
+    f"(default, without --workdir: {DEFAULT_MODEL}).",
     flag_values=fv,
   )
   flags.DEFINE_string(
@@ -359,8 +369,9 @@ def _flag_values() -> flags.FlagValues:
   )
   flags.DEFINE_string(
     "output_dir",
-    None,
-    "Where to write <stem>_x<scale>.png (created).",
+    DEFAULT_OUTPUT_DIR,
+    "Where to write <stem>_x<scale>.png (created; inputs are never "
+    "overwritten).",
     flag_values=fv,
   )
   flags.DEFINE_bool(
@@ -406,10 +417,57 @@ def _flag_values() -> flags.FlagValues:
   return fv
 
 
+_WHICH_MODEL = f"""\
+Which model:
+  {DEFAULT_MODEL}  JPEGs: photos from phones and the web (the default)
+  espcn_rdb_x3       clean, losslessly stored images (PNG, TIFF)
+  espcn_rdb_x2 / espcn_rdb_x4  other scales (clean images)"""
+
+
+def usage(fv: flags.FlagValues) -> str:
+  """``--help``: the flags first, then the zoo's models and which to use."""
+  flag_lines = fv.get_help(include_special_flags=False).strip().splitlines()
+  # get_help heads the flags with this file's path; "flags:" says it here.
+  if flag_lines and not flag_lines[0].startswith(" "):
+    flag_lines = flag_lines[1:]
+  models = []
+  for name in zoo.names(zoo.ZOO_DIR):  # Read now, not at import.
+    try:
+      info = zoo.read_info(name, zoo_dir=zoo.ZOO_DIR)
+      models.append(f"{name} (x{info['config']['scale']})")
+    except (OSError, KeyError, ValueError):
+      models.append(name)
+  # Wrapped at the commas only, so a name stays with its scale.
+  listed = [
+    line.replace("\0", " ")
+    for line in textwrap.wrap(
+      ", ".join(m.replace(" ", "\0") for m in models) or "none", 76
+    )
+  ]
+  return "\n".join(
+    [
+      "usage: python -m sr_jax.upscale [flags] IMAGE_OR_FOLDER...",
+      "Writes <output_dir>/<stem>_x<scale>.png for each image, with "
+      f"{DEFAULT_MODEL}",
+      "unless --model or --workdir names other weights.",
+      "",
+      "flags:",
+      *flag_lines,
+      "",
+      f"Zoo models (in {zoo.ZOO_DIR}):",
+      *(f"  {line}" for line in listed),
+      "",
+      _WHICH_MODEL,
+      "",
+      "More (image kinds, tiling, exit status): python -m pydoc sr_jax.upscale",
+    ]
+  )
+
+
 def _predictor(fv: flags.FlagValues) -> inference.Predictor:
   """The model named by the flags, ready to run (raises UsageError)."""
   if not fv.output_dir:
-    raise UsageError("--output_dir is required")
+    raise UsageError("--output_dir must name a folder")
   if os.path.exists(fv.output_dir) and not os.path.isdir(fv.output_dir):
     raise UsageError(f"--output_dir={fv.output_dir} exists and is a file")
   tile = fv.tile
@@ -446,7 +504,7 @@ def run(argv: list[str]) -> int:
     print(f"upscale: {e}", file=sys.stderr)
     return 2
   if fv.help:
-    print(__doc__ + "\n" + fv.get_help())
+    print(usage(fv))
     return 0
   try:
     if not inputs:
@@ -456,6 +514,12 @@ def run(argv: list[str]) -> int:
   except (UsageError, OSError) as e:
     print(f"upscale: error: {e}", file=sys.stderr)
     return 2
+  if not fv.model and not fv.workdir:
+    print(
+      f"upscale: model {DEFAULT_MODEL}, the default for JPEG photos (--help "
+      "lists the others)",
+      file=sys.stderr,
+    )
   if predictor.warning:
     print(f"upscale: warning: {predictor.warning}", file=sys.stderr)
   files, errors, left_out = collect_inputs(inputs, scale=predictor.scale)

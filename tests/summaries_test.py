@@ -2,6 +2,7 @@
 read back, rolled to new files past a size."""
 
 import glob
+import logging
 import os
 
 import numpy as np
@@ -83,3 +84,23 @@ def test_files_roll_past_roll_bytes(tmp_path, monkeypatch):
     if v.tag == "train/loss"
   )
   assert steps == [1, 2, 3]
+
+
+def test_the_run_writer_logs_nothing(tmp_path, caplog):
+  # The progress line already shows the metrics: no second, clu-formatted
+  # log line per step (clu's LoggingWriter). The other processes write
+  # nothing at all.
+  caplog.set_level(logging.DEBUG)
+  for chief in (True, False):
+    logdir = str(tmp_path / f"chief_{chief}")
+    writer = summaries.create_writer(logdir, chief=chief)
+    _write_some(writer, [1, 2])
+    writer.close()
+    if chief:
+      assert {v.tag for e in _events(logdir) for v in e.summary.value} >= {
+        "train/loss",
+        "eval/fig",
+      }
+    else:
+      assert not os.path.exists(logdir)
+  assert "train/loss" not in caplog.text and "Got images" not in caplog.text

@@ -1,7 +1,10 @@
 """Tests for sr_jax/train.py: the real loop on tiny models and tiny images."""
 
 import glob
+import logging
+import math
 import os
+import re
 
 import jax
 import numpy as np
@@ -66,7 +69,7 @@ def test_train_writes_checkpoints_summaries_and_results(tmp_path):
   assert any(t.startswith("eval/Set5/") for t in images), images
 
 
-def test_restart_resumes_and_equals_uninterrupted(tmp_path):
+def test_restart_resumes_and_equals_uninterrupted(tmp_path, caplog):
   # A constant rate, so that the 2-step run is the first half of the 4-step
   # one (a cosine schedule depends on total_steps).
   config = tiny_config(tmp_path, total_steps=2)
@@ -75,8 +78,18 @@ def test_restart_resumes_and_equals_uninterrupted(tmp_path):
   train.train_and_evaluate(config, interrupted)
   config4 = tiny_config(tmp_path, total_steps=4)
   config4.optim.schedule = "constant"
+  caplog.clear()
+  caplog.set_level(logging.INFO, logger="absl")
   state = train.train_and_evaluate(config4, interrupted)  # resumes at 2
   assert int(state.step) == 4
+  # Step 3, logged right after the resume's first (compiling) call, has a
+  # rate (with the compilation in it) and an ETA, not 0.00 and nan.
+  rates = re.findall(
+    r"step (\d+)/4 .* ([\d.]+) steps/s .* ETA (\S+) min", caplog.text
+  )
+  assert [int(s) for s, _, _ in rates] == [3, 4], caplog.text
+  for _, rate, eta in rates:
+    assert float(rate) > 0 and math.isfinite(float(eta)), caplog.text
   assert sorted(os.listdir(os.path.join(interrupted, "checkpoints"))) == [
     "2",
     "4",

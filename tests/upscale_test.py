@@ -351,16 +351,67 @@ def test_usage_errors(zoo_paths, tmp_path, capsys):
   out = f"--output_dir={tmp_path}"
   assert _run("--model=no_such_model", out, path) == 2
   assert "no zoo model 'no_such_model'" in capsys.readouterr().err
-  assert _run(out, path) == 2
-  assert "exactly one of --model" in capsys.readouterr().err
   assert (
     _run(f"--model={zoo_paths['y']}", f"--workdir={tmp_path}", out, path) == 2
   )
   assert "got both" in capsys.readouterr().err
-  assert _run(f"--model={zoo_paths['y']}", path) == 2
-  assert "--output_dir is required" in capsys.readouterr().err
+  assert _run(f"--model={zoo_paths['y']}", "--output_dir=", path) == 2
+  assert "--output_dir must name a folder" in capsys.readouterr().err
+  assert _run(f"--model={zoo_paths['y']}", out) == 2
+  assert "no input files" in capsys.readouterr().err
   assert _run("--bogus_flag", out, path) == 2
   assert os.listdir(tmp_path) == []
+
+
+def test_a_photo_alone_gets_the_jpeg_model_into_upscaled(tmp_path):
+  photo = tmp_path / "photo.jpg"
+  Image.fromarray(_crop("baboon.png", (48, 64))).save(photo, quality=80)
+  proc = subprocess.run(
+    [sys.executable, "-m", "sr_jax.upscale", photo.name],
+    cwd=tmp_path, env={**os.environ, "PYTHONPATH": REPO}, capture_output=True,
+    text=True, timeout=300,
+  )  # fmt: skip
+  assert proc.returncode == 0, proc.stderr
+  assert upscale.DEFAULT_MODEL == "espcn_rdb_x3_jpeg"
+  assert f"model {upscale.DEFAULT_MODEL}" in proc.stderr
+  assert proc.stderr.strip().endswith(
+    "1 written, 0 skipped, 0 failed -> upscaled"
+  )
+  assert sorted(os.listdir(tmp_path)) == ["photo.jpg", "upscaled"]
+  got = _read(tmp_path / "upscaled" / "photo_x3.png")[1]
+  # The same pixels as naming the model.
+  named = tmp_path / "named"
+  assert (
+    _run(f"--model={upscale.DEFAULT_MODEL}", f"--output_dir={named}", photo)
+    == 0
+  )
+  np.testing.assert_array_equal(got, _read(named / "photo_x3.png")[1])
+  assert got.shape == (144, 192, 3)
+
+
+def test_help_lists_flags_first_then_the_zoo_read_now(
+  tmp_path, monkeypatch, capsys
+):
+  config = _tiny_config(1)
+  zoo.export(
+    config, _random_params(config), "added_today", zoo_dir=str(tmp_path)
+  )
+  monkeypatch.setattr(zoo, "ZOO_DIR", str(tmp_path))
+  assert _run("--help") == 0
+  lines = capsys.readouterr().out.splitlines()
+  first_flag = next(
+    i for i, line in enumerate(lines) if line.startswith("  --")
+  )
+  assert first_flag <= 5, lines[:first_flag]
+  assert any(line.startswith("  --model:") for line in lines)
+  assert "added_today (x3)" in "\n".join(lines)
+  which = lines.index("Which model:")
+  assert which > first_flag
+  note = lines[which + 1 : which + 4]
+  assert note[0].split()[0] == "espcn_rdb_x3_jpeg" and "JPEG" in note[0]
+  assert note[1].split()[0] == "espcn_rdb_x3" and "PNG" in note[1]
+  assert "espcn_rdb_x2" in note[2] and "espcn_rdb_x4" in note[2]
+  assert len(lines) < 60
 
 
 def test_upscale_does_not_import_tensorflow():

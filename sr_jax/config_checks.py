@@ -114,16 +114,19 @@ def _check_floats(config: ml_collections.ConfigDict) -> None:
     )
 
 
-def check_folders(config: ml_collections.ConfigDict, *, evaluates: bool):
+def check_folders(
+  config: ml_collections.ConfigDict, *, trains: bool = True, evaluates: bool
+) -> None:
   """Every folder the run will read exists; raises :class:`ConfigError`.
 
   Args:
     config: the run's config.
+    trains: whether the run reads training data.
     evaluates: whether the run evaluates (training with
       ``eval.every_steps > 0``, or ``--mode=evaluate``), so that its
       datasets must exist now rather than at the first evaluation.
   """
-  if config.data.dataset == "image_folder":
+  if trains and config.data.dataset == "image_folder":
     train_dir = config.data.train_dir
     if not fileio.isdir(train_dir):
       raise ConfigError(f"--config.data.train_dir={train_dir}: no such folder")
@@ -146,6 +149,14 @@ def check_folders(config: ml_collections.ConfigDict, *, evaluates: bool):
         f"--config.eval.datasets: {name.strip()!r} has no folder {folder}; set "
         "--config.eval.data_dir to the folder holding it or drop it"
       )
+
+
+def check_run(config: ml_collections.ConfigDict, *, mode: str) -> None:
+  """All checks that need no devices, for ``--mode=train`` or ``evaluate``."""
+  check_values(config)
+  trains = mode == "train"
+  evaluates = not trains or config.eval.every_steps > 0
+  check_folders(config, trains=trains, evaluates=evaluates)
 
 
 def check_batch(config: ml_collections.ConfigDict, num_devices: int) -> None:

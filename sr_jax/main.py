@@ -472,11 +472,16 @@ def _last_checkpoint(workdir: str) -> str:
 
 def _one_line(e: BaseException, workdir: str) -> tuple[str, int] | None:
   """The message and exit status for an error a user can act on, or None."""
-  from sr_jax import checkpointing, rundir, train
+  # Light modules first: a usage error must not import TensorFlow (whose
+  # banner would print) just to be reported.
+  from sr_jax import config_checks, rundir
 
   first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-  if isinstance(e, _UsageError | NotADirectoryError | rundir.RunLockedError):
+  usage = _UsageError | NotADirectoryError | rundir.RunLockedError
+  if isinstance(e, usage | config_checks.ConfigError):
     return first, 2
+  from sr_jax import checkpointing, train
+
   if _disk_full(e):
     return (
       f"no space left on the device of --workdir={workdir}; "
@@ -543,6 +548,9 @@ def main(argv):
   logging.info("Run directory: %s", workdir)
   try:
     config = _load_config()
+    from sr_jax import config_checks
+
+    config_checks.check_run(config, mode=_MODE.value)
     _header(config, workdir)
     _run(config, workdir, logs)
     logging.info("Done.")

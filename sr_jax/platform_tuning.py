@@ -50,9 +50,20 @@ def split_cpu_devices(requested: int, *, batch_size: int = 0) -> int | None:
   """
   if _DEVICE_COUNT_FLAG in os.environ.get("XLA_FLAGS", ""):
     return None
-  n = usable_cores() if requested < 0 else max(requested, 1)
+  wanted = usable_cores() if requested < 0 else max(requested, 1)
+  n = wanted
   if batch_size:
     n = max(d for d in range(1, n + 1) if batch_size % d == 0)
+  if n < wanted:
+    # Said where the user sees it: a run on fewer cores is slower.
+    logging.warning(
+      "--config.batch_size=%d does not divide over %d CPU devices: training "
+      "on %d; a multiple of %d uses them all",
+      batch_size,
+      wanted,
+      n,
+      wanted,
+    )
   try:
     jax.config.update("jax_num_cpu_devices", n)
   except RuntimeError:  # Backends already initialized: keep what is there.

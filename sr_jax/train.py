@@ -28,6 +28,7 @@ from jax.sharding import PartitionSpec as P
 
 from sr_jax import (
   checkpointing,
+  config_checks,
   evaluate,
   fileio,
   inference,
@@ -505,13 +506,10 @@ def train_and_evaluate(config, workdir: str):
   Returns:
     The final train state.
   """
+  config_checks.check_run(config, mode="train")
   run = rundir.RunDir(workdir)
   mesh = make_mesh()
-  if config.batch_size % mesh.devices.size:
-    raise ValueError(
-      f"--config.batch_size={config.batch_size} is not divisible by the "
-      f"{mesh.devices.size} devices"
-    )
+  config_checks.check_batch(config, mesh.devices.size)
   is_chief = jax.process_index() == 0
   if is_chief:
     run.acquire_lock()

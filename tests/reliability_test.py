@@ -332,3 +332,55 @@ def test_animated_and_oversized_images(tmp_path, capsys):
   assert not out.exists() or os.listdir(out) == []
   assert upscale.run(args + ["--max_pixels=4000", str(src / "big.png")]) == 0
   assert (out / "big_x3.png").exists()
+
+
+_BAD_CONFIGS = {
+  "--config.loss=foo": "--config.loss='foo' is not one of: l1 | mse",
+  "--config.total_steps=-3": "--config.total_steps=-3 must be an integer >= 1",
+  "--config.scale=0": "--config.scale=0 must be an integer >= 2",
+  "--config.keep_checkpoints=0": "--config.keep_checkpoints=0 must be",
+  "--config.data.train_dir=/nonexistent": "train_dir=/nonexistent: no such",
+  "--config.eval.data_dir=/nonexistent --config.eval.every_steps=10": (
+    "'Set5' has no folder /nonexistent/Set5"
+  ),
+}
+
+
+def test_bad_config_values_are_refused_before_the_first_step(tmp_path):
+  # Today's failures these replace: loss=foo trained MSE, total_steps=-3 and
+  # keep_checkpoints=0 exited 0 (the latter deleting every checkpoint),
+  # scale=0 was a traceback, a missing train_dir trained on a cached build,
+  # a missing eval folder failed only at the first evaluation.
+  cfg = tiny_config_file(tmp_path)
+  procs = {}
+  for i, flags in enumerate(_BAD_CONFIGS):
+    workdir = str(tmp_path / f"run{i}")
+    cmd = [sys.executable, "-m", "sr_jax.main", f"--config={cfg}"]
+    cmd += [f"--workdir={workdir}", *flags.split()]
+    procs[flags] = (
+      workdir,
+      subprocess.Popen(
+        cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+      ),
+    )  # fmt: skip
+  for flags, (workdir, proc) in procs.items():
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, (flags, err[-2000:])
+    lines = (out + err).strip().splitlines()
+    assert len(lines) == 1, (flags, lines)
+    assert lines[0].startswith("sr_jax: error: "), lines
+    assert _BAD_CONFIGS[flags] in lines[0], lines
+    assert not os.path.exists(workdir), flags  # Nothing made, nothing lost.
+
+
+def test_a_batch_that_does_not_split_over_the_cores_is_said(tmp_path):
+  cfg = tiny_config_file(tmp_path, batch_size=3, total_steps=1)
+  r = _main(
+    f"--config={cfg}", f"--workdir={tmp_path / 'run'}", "--cpu_devices=2"
+  )
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert (
+    "--config.batch_size=3 does not divide over 2 CPU devices: training on 1"
+    in r.stderr
+  )

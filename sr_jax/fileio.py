@@ -241,9 +241,10 @@ def _pid_alive(pid: int) -> bool:
 def create_exclusive(path: str, data: bytes | str) -> None:
   """Creates the file ``path`` holding ``data``, unless it exists.
 
-  Locally ``O_CREAT | O_EXCL``; on Cloud Storage an upload on condition
-  that no object has the name (``ifGenerationMatch=0``), so of two writers
-  racing for the name exactly one wins.
+  Locally a hard link to a fully written temporary file; on Cloud Storage
+  an upload on condition that no object has the name
+  (``ifGenerationMatch=0``). Either way, of two writers racing for the name
+  exactly one wins, and the name never holds a partial file.
 
   Raises:
     FileExistsError: if ``path`` exists.
@@ -257,9 +258,22 @@ def create_exclusive(path: str, data: bytes | str) -> None:
       raise FileExistsError(path)
     fs.pipe_file(path, data, mode="create")
     return
-  fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-  with os.fdopen(fd, "wb") as f:
-    f.write(data)
+  # Written whole beside the target, then linked to its name (which fails
+  # if the name exists): a crash or a full disk never leaves a half-written
+  # or empty file under the name, only a temporary one (remove_orphans).
+  tmp = f"{path}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+  try:
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    try:
+      view = memoryview(data)
+      while view:
+        view = view[os.write(fd, view) :]
+    finally:
+      os.close(fd)
+    os.link(tmp, path)
+  finally:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(tmp)
 
 
 def append(path: str, data: bytes) -> None:

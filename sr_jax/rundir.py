@@ -134,10 +134,14 @@ class RunDir:
     try:
       return json.loads(fileio.read_text(self.lock_path))
     except (OSError, json.JSONDecodeError):
-      return {}  # Half written by a run that died at once: stale by age.
+      return {}  # Not a lock a live run wrote: stale (see _stale).
 
   def _stale(self, holder: dict) -> str | None:
     """Why the lock ``holder`` is stale, or None if its run may be alive."""
+    if not holder:
+      # Locks are written whole (fileio.create_exclusive), so an empty or
+      # unreadable one is left from a failed write, never a live run's.
+      return "it is empty or unreadable"
     if holder.get("host") == socket.gethostname() and "pid" in holder:
       try:
         os.kill(int(holder["pid"]), 0)

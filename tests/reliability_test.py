@@ -384,3 +384,43 @@ def test_a_batch_that_does_not_split_over_the_cores_is_said(tmp_path):
     "--config.batch_size=3 does not divide over 2 CPU devices: training on 1"
     in r.stderr
   )
+
+
+# Runs sr_jax.main with every write to the run's lock failing as on a full
+# disk (a patched OS call, not a test path in sr_jax).
+_FULL_DISK_AT_START = """
+import errno, os, runpy, sys
+real = os.write
+def write(fd, data):
+  if "lock.json" in os.readlink(f"/proc/self/fd/{fd}"):
+    raise OSError(errno.ENOSPC, "No space left on device")
+  return real(fd, data)
+os.write = write
+sys.argv = ["sr_jax.main"] + sys.argv[1:]
+runpy.run_module("sr_jax.main", run_name="__main__")
+"""
+
+
+def test_a_full_disk_at_start_leaves_no_lock_behind(tmp_path):
+  # Before: an empty lock.json stayed, and the same command was refused
+  # for an hour ("pid None on None").
+  cfg = tiny_config_file(tmp_path, total_steps=1)
+  workdir = tmp_path / "run"
+  args = (f"--config={cfg}", f"--workdir={workdir}")
+  full = _main(*args, wrapper=_FULL_DISK_AT_START)
+  assert full.returncode == 1, full.stderr[-2000:]
+  assert "Traceback" not in full.stderr
+  assert _last_line(full.stderr).startswith("sr_jax: error: no space left")
+  assert sorted(os.listdir(workdir)) == ["log.txt"]  # No lock, no orphan.
+  again = _main(*args)
+  assert again.returncode == 0, again.stderr[-2000:]
+
+
+def test_an_empty_lock_is_stale(tmp_path, caplog):
+  run = rundir.RunDir(str(tmp_path / "run"))
+  run.create()
+  open(run.lock_path, "w").close()  # What a write that failed used to leave.
+  run.acquire_lock()
+  assert "it is empty or unreadable" in caplog.text
+  assert json.load(open(run.lock_path))["pid"] == os.getpid()
+  run.release_lock()

@@ -19,21 +19,19 @@ damaged checkpoint) are reported as one line on stderr, exit status 2 for
 usage errors and 1 otherwise; the traceback is in the log.
 """
 
-import contextlib
 import difflib
 import errno
-import logging as std_logging
 import os
 import re
 import runpy
 import signal
 import sys
-import tempfile
-import time
 import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from sr_jax import console
 
 # Config files import ``configs.default``; make that work from any cwd.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -81,166 +79,6 @@ _CPU_DEVICES = flags.DEFINE_integer(
   "sr_jax/platform_tuning.py.",
 )
 flags.mark_flags_as_required(["config"])
-
-
-# ----------------------------------------------------------------------------
-# The console and the log file
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_CONFIGS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "configs")
-
-
-def _ours(record: std_logging.LogRecord) -> bool:
-  """A record logged by sr_jax or a config file, or by JAX."""
-  path = os.path.abspath(record.pathname)
-  return (
-    path.startswith((_PACKAGE_DIR + os.sep, _CONFIGS_DIR + os.sep))
-    or record.name.split(".")[0] == "jax"
-  )
-
-
-class _ConsoleFormatter(std_logging.Formatter):
-  """``HH:MM:SS message``, with ``warning:`` or ``error:`` when it is one."""
-
-  def format(self, record: std_logging.LogRecord) -> str:
-    text = record.getMessage()
-    if record.exc_info:
-      text += "\n" + self.formatException(record.exc_info)
-    if record.levelno >= std_logging.WARNING:
-      text = f"{record.levelname.lower()}: {text}"
-    return time.strftime("%H:%M:%S ", time.localtime(record.created)) + text
-
-
-class _LogFile(std_logging.Handler):
-  """The run's log file; holds the records until :meth:`open` names it.
-
-  A run directory on an object store cannot be appended to line by line:
-  the log is then written to a local file and copied there by
-  :meth:`close`.
-  """
-
-  _MAX_HELD = 10_000
-
-  def __init__(self):
-    super().__init__()
-    self.setFormatter(logging.PythonFormatter())
-    self._held: list[std_logging.LogRecord] = []
-    self._file = None
-    self._copy_to = None
-    self.path = None
-
-  def open(self, path: str) -> None:
-    from sr_jax import fileio
-
-    if fileio.is_url(path):
-      self._copy_to = path
-      fd, path = tempfile.mkstemp(prefix="sr_jax_log_", suffix=".txt")
-      os.close(fd)
-    self.path = path
-    self._file = open(path, "a", encoding="utf-8")
-    for record in self._held:
-      self._write(record)
-    self._held = []
-
-  def _write(self, record: std_logging.LogRecord) -> None:
-    self._file.write(self.format(record) + "\n")
-    self._file.flush()
-
-  def emit(self, record: std_logging.LogRecord) -> None:
-    try:
-      if self._file is not None:
-        self._write(record)
-      elif len(self._held) < self._MAX_HELD:
-        self._held.append(record)
-    except Exception:  # A log that cannot be written must not stop a run.
-      self.handleError(record)
-
-  def close(self) -> None:
-    if self._file is not None:
-      self._file.close()
-      self._file = None
-      if self._copy_to:
-        from sr_jax import fileio
-
-        with contextlib.suppress(OSError):
-          with open(self.path, "rb") as f:
-            fileio.append(self._copy_to, f.read())
-          os.remove(self.path)
-    super().close()
-
-
-class _Logs:
-  """Sends log records to the console (a few) and the log file (all).
-
-  At the default verbosity the console shows the records logged with
-  ``extra=rundir.CONSOLE`` (progress, evaluation, resume, stop) on the chief
-  process, warnings from sr_jax, the config files and JAX, and errors from
-  anything; with ``--verbosity=1`` or more it shows every record, in absl's
-  format, as it used to.
-  """
-
-  def __init__(self, *, verbose: bool):
-    self.verbose = verbose
-    self.chief = True
-    self.file = _LogFile()
-    self.console = std_logging.StreamHandler(sys.stderr)
-    if verbose:
-      self.console.setFormatter(logging.PythonFormatter())
-    else:
-      self.console.setFormatter(_ConsoleFormatter())
-      self.console.addFilter(self._for_console)
-    root = std_logging.getLogger()
-    self._absl_handler = logging.get_absl_handler()
-    self._had_absl_handler = self._absl_handler in root.handlers
-    root.removeHandler(self._absl_handler)
-    root.addHandler(self.console)
-    root.addHandler(self.file)
-
-  def _for_console(self, record: std_logging.LogRecord) -> bool:
-    if record.levelno >= std_logging.ERROR:
-      return True
-    if record.levelno >= std_logging.WARNING:
-      return _ours(record)
-    return self.chief and getattr(record, "console", False)
-
-  def close(self) -> None:
-    """Closes the log file; the absl handler is back as it was."""
-    root = std_logging.getLogger()
-    for handler in (self.console, self.file):
-      root.removeHandler(handler)
-      handler.close()
-    if self._had_absl_handler:
-      root.addHandler(self._absl_handler)
-
-
-@contextlib.contextmanager
-def _native_stderr_to_log(enabled: bool):
-  """Sends what native code writes to stderr meanwhile to the log file.
-
-  Importing TensorFlow prints C++ log lines (oneDNN, CPU features) before
-  TF_CPP_MIN_LOG_LEVEL applies; they are kept, in the log file.
-  """
-  try:
-    saved = os.dup(2) if enabled else None
-  except OSError:  # No stderr to take over (a daemon): nothing to hide.
-    saved = None
-  if saved is None:
-    yield
-    return
-  sys.stderr.flush()
-  with tempfile.TemporaryFile() as captured:
-    os.dup2(captured.fileno(), 2)
-    try:
-      yield
-    finally:
-      sys.stderr.flush()
-      os.dup2(saved, 2)
-      os.close(saved)
-      captured.seek(0)
-      text = captured.read().decode(errors="replace").strip()
-      if text:
-        logging.info("Native stderr while importing TensorFlow:\n%s", text)
 
 
 def _config_lines(config, argv: list[str]) -> list[str]:
@@ -396,7 +234,7 @@ def init_distributed() -> None:
   )
 
 
-def _open_log(logs: _Logs, workdir: str) -> None:
+def _open_log(logs: console.Logs, workdir: str) -> None:
   """Starts the log file of this process in the run directory.
 
   Training makes the directory; evaluation only logs into one that exists.
@@ -415,8 +253,8 @@ def _open_log(logs: _Logs, workdir: str) -> None:
   logs.chief = jax.process_index() == 0
 
 
-def _run(config, workdir: str, logs: _Logs) -> None:
-  with _native_stderr_to_log(not logs.verbose):
+def _run(config, workdir: str, logs: console.Logs) -> None:
+  with console.native_stderr_to_log(not logs.verbose):
     # Keep TensorFlow (tf.data only) off any accelerator JAX wants.
     import tensorflow as tf
 
@@ -544,7 +382,7 @@ def main(argv):
     # chatter, and a real failure reaches Python as an exception, which is
     # reported. A value set by the user wins.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-  logs = _Logs(verbose=verbose)
+  logs = console.Logs(verbose=verbose)
   logging.info("Run directory: %s", workdir)
   try:
     config = _load_config()

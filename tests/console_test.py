@@ -13,7 +13,7 @@ import time
 from conftest import REPO
 from tiny import tiny_config_file
 
-from sr_jax import main
+from sr_jax import console
 
 PROGRESS = re.compile(
   r"step (\d+)/\d+ loss \S+ psnr \S+ lr \S+ \| (\S+) steps/s \S+ examples/s "
@@ -142,7 +142,7 @@ def test_console_and_log_file_split(tmp_path, capsys):
   orbax = "/site-packages/orbax/checkpoint/checkpoint_manager.py"
   ours = os.path.join(REPO, "sr_jax", "train.py")
   for verbose in (False, True):
-    logs = main._Logs(verbose=verbose)
+    logs = console.Logs(verbose=verbose)
     try:
       logs.file.open(str(tmp_path / f"log_{verbose}.txt"))
       for record in (

@@ -1,0 +1,170 @@
+"""Where a run's log records go: a few to the console, all to the log file.
+
+At the default verbosity the console shows the run directory, the config,
+progress and evaluation lines, warnings and errors; every record, the
+libraries' INFO lines included, goes to ``<workdir>/log.txt``.
+"""
+
+import contextlib
+import logging as std_logging
+import os
+import sys
+import tempfile
+import time
+
+from absl import logging
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_CONFIGS_DIR = os.path.join(os.path.dirname(_PACKAGE_DIR), "configs")
+
+
+def _ours(record: std_logging.LogRecord) -> bool:
+  """A record logged by sr_jax or a config file, or by JAX."""
+  path = os.path.abspath(record.pathname)
+  return (
+    path.startswith((_PACKAGE_DIR + os.sep, _CONFIGS_DIR + os.sep))
+    or record.name.split(".")[0] == "jax"
+  )
+
+
+class ConsoleFormatter(std_logging.Formatter):
+  """``HH:MM:SS message``, with ``warning:`` or ``error:`` when it is one."""
+
+  def format(self, record: std_logging.LogRecord) -> str:
+    text = record.getMessage()
+    if record.exc_info:
+      text += "\n" + self.formatException(record.exc_info)
+    if record.levelno >= std_logging.WARNING:
+      text = f"{record.levelname.lower()}: {text}"
+    return time.strftime("%H:%M:%S ", time.localtime(record.created)) + text
+
+
+class LogFile(std_logging.Handler):
+  """The run's log file; holds the records until :meth:`open` names it.
+
+  A run directory on an object store cannot be appended to line by line:
+  the log is then written to a local file and copied there by
+  :meth:`close`.
+  """
+
+  _MAX_HELD = 10_000
+
+  def __init__(self):
+    super().__init__()
+    self.setFormatter(logging.PythonFormatter())
+    self._held: list[std_logging.LogRecord] = []
+    self._file = None
+    self._copy_to = None
+    self.path = None
+
+  def open(self, path: str) -> None:
+    from sr_jax import fileio
+
+    if fileio.is_url(path):
+      self._copy_to = path
+      fd, path = tempfile.mkstemp(prefix="sr_jax_log_", suffix=".txt")
+      os.close(fd)
+    self.path = path
+    self._file = open(path, "a", encoding="utf-8")
+    for record in self._held:
+      self._write(record)
+    self._held = []
+
+  def _write(self, record: std_logging.LogRecord) -> None:
+    self._file.write(self.format(record) + "\n")
+    self._file.flush()
+
+  def emit(self, record: std_logging.LogRecord) -> None:
+    try:
+      if self._file is not None:
+        self._write(record)
+      elif len(self._held) < self._MAX_HELD:
+        self._held.append(record)
+    except Exception:  # A log that cannot be written must not stop a run.
+      self.handleError(record)
+
+  def close(self) -> None:
+    if self._file is not None:
+      self._file.close()
+      self._file = None
+      if self._copy_to:
+        from sr_jax import fileio
+
+        with contextlib.suppress(OSError):
+          with open(self.path, "rb") as f:
+            fileio.append(self._copy_to, f.read())
+          os.remove(self.path)
+    super().close()
+
+
+class Logs:
+  """Sends log records to the console (a few) and the log file (all).
+
+  At the default verbosity the console shows the records logged with
+  ``extra=rundir.CONSOLE`` (progress, evaluation, resume, stop) on the chief
+  process, warnings from sr_jax, the config files and JAX, and errors from
+  anything; with ``--verbosity=1`` or more it shows every record, in absl's
+  format, as it used to.
+  """
+
+  def __init__(self, *, verbose: bool):
+    self.verbose = verbose
+    self.chief = True
+    self.file = LogFile()
+    self.console = std_logging.StreamHandler(sys.stderr)
+    if verbose:
+      self.console.setFormatter(logging.PythonFormatter())
+    else:
+      self.console.setFormatter(ConsoleFormatter())
+      self.console.addFilter(self._for_console)
+    root = std_logging.getLogger()
+    self._absl_handler = logging.get_absl_handler()
+    self._had_absl_handler = self._absl_handler in root.handlers
+    root.removeHandler(self._absl_handler)
+    root.addHandler(self.console)
+    root.addHandler(self.file)
+
+  def _for_console(self, record: std_logging.LogRecord) -> bool:
+    if record.levelno >= std_logging.ERROR:
+      return True
+    if record.levelno >= std_logging.WARNING:
+      return _ours(record)
+    return self.chief and getattr(record, "console", False)
+
+  def close(self) -> None:
+    """Closes the log file; the absl handler is back as it was."""
+    root = std_logging.getLogger()
+    for handler in (self.console, self.file):
+      root.removeHandler(handler)
+      handler.close()
+    if self._had_absl_handler:
+      root.addHandler(self._absl_handler)
+
+
+@contextlib.contextmanager
+def native_stderr_to_log(enabled: bool):
+  """Sends what native code writes to stderr meanwhile to the log file.
+
+  Importing TensorFlow prints C++ log lines (oneDNN, CPU features) before
+  TF_CPP_MIN_LOG_LEVEL applies; they are kept, in the log file.
+  """
+  try:
+    saved = os.dup(2) if enabled else None
+  except OSError:  # No stderr to take over (a daemon): nothing to hide.
+    saved = None
+  if saved is None:
+    yield
+    return
+  sys.stderr.flush()
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      text = captured.read().decode(errors="replace").strip()
+      if text:
+        logging.info("Native stderr while importing TensorFlow:\n%s", text)

@@ -154,9 +154,8 @@ def check_folders(
 def check_run(config: ml_collections.ConfigDict, *, mode: str) -> None:
   """All checks that need no devices, for ``--mode=train`` or ``evaluate``."""
   check_values(config)
-  trains = mode == "train"
-  evaluates = not trains or config.eval.every_steps > 0
-  check_folders(config, trains=trains, evaluates=evaluates)
+  # Training evaluates at its last step whatever eval.every_steps says.
+  check_folders(config, trains=mode == "train", evaluates=True)
 
 
 def check_batch(config: ml_collections.ConfigDict, num_devices: int) -> None:

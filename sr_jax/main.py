@@ -396,9 +396,16 @@ def main(argv):
     _interrupted(workdir)
   except Exception as e:
     reported = _one_line(e, workdir)
-    if reported is None:
-      raise
+    if reported is None and logs.file.path is None:
+      raise  # No log file to hold the traceback: it goes to the console.
     logging.info("".join(traceback.format_exception(e)))
+    if reported is None:
+      # Not an error a user can fix: one line, the traceback in the log.
+      first = (str(e).strip().splitlines() or [""])[0]
+      reported = (
+        f"{type(e).__name__}: {first} (traceback in {logs.file.path})",
+        1,
+      )
     print(f"sr_jax: error: {reported[0]}", file=sys.stderr, flush=True)
     sys.exit(reported[1])
   finally:

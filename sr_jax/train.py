@@ -371,6 +371,9 @@ class MetricsLog:
       scalars["train/steps_per_sec"] = rate
       scalars["train/examples_per_sec"] = rate * config.batch_size
     self._writer.write_scalars(step, scalars)
+    # On disk at every log step, so a run killed between evaluations keeps
+    # its curves (clu's writer is asynchronous; this waits for it).
+    self._writer.flush()
     eta = (config.total_steps - step) / rate / 60 if rate > 0 else float("nan")
     logging.info(
       "step %d/%d loss %.5f psnr %.2f lr %.2e | %.2f steps/s "
@@ -424,7 +427,10 @@ class Checkpoints:
       self._mngr.wait_until_finished()
     elif self._mngr.is_saving_in_progress():
       return
-    if self._is_chief:
+    step = self._pending_usage["step"]
+    # Checked against the checkpoint folder, not the save call: a save that
+    # failed in the background never counts.
+    if self._is_chief and step in self._mngr.all_steps(read=True):
       self._run.write_usage(self._pending_usage)
       self._run.refresh_lock()
     self._pending_usage = None
@@ -437,6 +443,15 @@ class Checkpoints:
     self._commit_usage(wait=True)
     self._mngr.wait_until_finished()
     self._mngr.close()
+
+  def abandon(self) -> None:
+    """On an error: commits an in-flight save if it can, else leaves the
+    last committed state; never raises (the first error is the one to
+    report)."""
+    try:
+      self.close()
+    except Exception as e:  # Reported in the log; the first error wins.
+      logging.warning("The checkpoint being saved was not committed: %s", e)
 
 
 class Evaluation:
@@ -534,6 +549,14 @@ def _log_and_save(step: int, state, log, checkpoints, *, stop: bool) -> bool:
   return save_now
 
 
+def _evaluate(step: int, state, evaluation, preemption, *, stop: bool) -> bool:
+  """The evaluation hook; True if the run should stop (and save) now."""
+  with preemption.busy("evaluation"):
+    evaluation(step, state)
+  # A signal during the evaluation: save now, not a step later.
+  return stop or preemption.pending()
+
+
 def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
   """The body of :func:`train_and_evaluate`, with the run's lock held."""
   model = models.create(config)
@@ -563,25 +586,30 @@ def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
   step, stop = start_step, False
   on_abort = run.release_lock if is_chief else None
   with checkpointing.Preemption(on_abort=on_abort) as preemption:
-    while step < total and not stop:
-      # k steps in one call when no hook falls inside them, else one.
-      n = k if _steps_to_next_hook(step, config) >= k else 1
-      log.before_call(n)
-      state, step_metrics = step_fns[n](state, call_batch(batches, n, mesh))
-      step += n
-      log.add(step, step_metrics, steps=n)
-      stop = preemption.requested(step, steps=n)
-      saved = _log_and_save(step, state, log, checkpoints, stop=stop)
-      checkpoints.poll()
-      if _every(step, config.eval.every_steps, total):
-        with preemption.busy("evaluation"):
-          evaluation(step, state)
-        log.restart_clock()
-        # A signal during the evaluation: save now, not a step later.
-        if not stop and preemption.pending():
-          stop = True
-          if not saved:
+    try:
+      while step < total and not stop:
+        # k steps in one call when no hook falls inside them, else one.
+        n = k if _steps_to_next_hook(step, config) >= k else 1
+        log.before_call(n)
+        state, step_metrics = step_fns[n](state, call_batch(batches, n, mesh))
+        step += n
+        log.add(step, step_metrics, steps=n)
+        stop = preemption.requested(step, steps=n)
+        saved = _log_and_save(step, state, log, checkpoints, stop=stop)
+        checkpoints.poll()
+        if _every(step, config.eval.every_steps, total):
+          stop = _evaluate(step, state, evaluation, preemption, stop=stop)
+          if stop and not saved:
             _log_and_save(step, state, log, checkpoints, stop=True)
+          log.restart_clock()
+      if start_step >= total and not run.result_labels(str(total)):
+        # Stopped during its final evaluation last time: finish it now.
+        _evaluate(total, state, evaluation, preemption, stop=True)
+    except BaseException:
+      # A failure after a save started: commit that save (or, if it fails
+      # too, keep the previous one) before the error is reported.
+      checkpoints.abandon()
+      raise
     checkpoints.close()  # Within: a second Ctrl-C while it waits ends it.
   if stop:
     preemption.report(step, run)

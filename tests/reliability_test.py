@@ -424,3 +424,71 @@ def test_an_empty_lock_is_stale(tmp_path, caplog):
   assert "it is empty or unreadable" in caplog.text
   assert json.load(open(run.lock_path))["pid"] == os.getpid()
   run.release_lock()
+
+
+# Runs sr_jax.main with the evaluation failing (as a broken benchmark image
+# or a bug would), right after a checkpoint save started at the same step.
+_EVAL_FAILS = """
+import runpy, sys
+from sr_jax import train
+def fail(self, step, state):
+  raise RuntimeError(f"evaluation failed at step {step}")
+train.Evaluation.__call__ = fail
+sys.argv = ["sr_jax.main"] + sys.argv[1:]
+runpy.run_module("sr_jax.main", run_name="__main__")
+"""
+
+
+def test_an_error_in_evaluation_keeps_the_checkpoint_being_saved(tmp_path):
+  # Before: only checkpoints/4.orbax-checkpoint-tmp was left, and 448 lines.
+  cfg = tiny_config_file(
+    tmp_path, total_steps=8, checkpoint_every_steps=4, eval__every_steps=4
+  )
+  workdir = tmp_path / "run"
+  args = (f"--config={cfg}", f"--workdir={workdir}")
+  r = _main(*args, wrapper=_EVAL_FAILS)
+  assert r.returncode != 0
+  assert "Traceback" not in r.stderr, r.stderr[-3000:]
+  assert "evaluation failed at step 4" in r.stderr
+  assert os.listdir(workdir / "checkpoints") == ["4"]
+  assert json.load(open(workdir / "usage.json"))["step"] == 4
+  again = _main(*args)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert "Resumed from checkpoint at step 4" in again.stderr
+
+
+def _events_with(workdir, tag: bytes) -> bool:
+  return any(
+    tag in (workdir / name).read_bytes()
+    for name in os.listdir(workdir)
+    if name.startswith("events.out.tfevents")
+  )
+
+
+# Kills the run (as kill -9 would) when its evaluation at the last step
+# starts: after its checkpoint, before its results.
+_KILLED_IN_FINAL_EVAL = """
+import os, runpy, signal, sys
+from sr_jax import train
+def killed(self, step, state):
+  os.kill(os.getpid(), signal.SIGKILL)
+train.Evaluation.__call__ = killed
+sys.argv = ["sr_jax.main"] + sys.argv[1:]
+runpy.run_module("sr_jax.main", run_name="__main__")
+"""
+
+
+def test_curves_survive_a_kill_and_a_lost_final_evaluation_is_redone(
+  tmp_path,
+):
+  cfg = tiny_config_file(tmp_path, total_steps=4, checkpoint_every_steps=4)
+  workdir = tmp_path / "run"
+  args = (f"--config={cfg}", f"--workdir={workdir}")
+  killed = _main(*args, wrapper=_KILLED_IN_FINAL_EVAL)
+  assert killed.returncode == -9
+  # Before: events stayed in memory until an evaluation, so none were here.
+  assert _events_with(workdir, b"train/loss")
+  assert not os.path.exists(workdir / "eval" / "results_4.json")
+  again = _main(*args)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert os.path.exists(workdir / "eval" / "results_4.json")

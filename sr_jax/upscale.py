@@ -36,7 +36,9 @@ Image kinds:
   rounded to uint16. Pillow decodes 48/64-bit RGB(A) PNGs to 8 bits per
   channel, so those come out as 8-bit RGB(A).
 * The EXIF orientation is applied first, so a rotated photo comes out
-  upright (and without the tag).
+  upright (and without the tag). The ICC colour profile (wide-gamut phone
+  photos carry one) is written into the PNG; other EXIF and XMP tags are
+  not copied.
 
 Large images are processed in overlapping tiles (``--tile``, see
 :mod:`sr_jax.tiling`): each tile is run with a margin of at least the
@@ -58,12 +60,13 @@ import os
 import re
 import sys
 import textwrap
+import zipfile
 
 import numpy as np
 import tqdm
 from absl import flags
 
-from sr_jax import figures, image_io, imresize, inference, zoo
+from sr_jax import figures, fileio, image_io, imresize, inference, zoo
 
 # The model for the photos people have: JPEGs, from phones and the web.
 DEFAULT_MODEL = "espcn_rdb_x3_jpeg"
@@ -127,9 +130,8 @@ def upscale_pictures(
   for p, c, b in zip(pictures, colors, bicubics, strict=True):
     # uint8 only: PIL has no 16-bit modes with alpha.
     alpha = None if p.alpha is None else bicubic(p.alpha, s)
-    out.append(
-      (image_io.Picture(c, alpha), to_8_bit(b) if with_bicubic else None)
-    )
+    sr = image_io.Picture(c, alpha, icc_profile=p.icc_profile)
+    out.append((sr, to_8_bit(b) if with_bicubic else None))
   return out
 
 
@@ -154,9 +156,13 @@ def load_weights(
     raise UsageError("--step only applies with --workdir")
   try:
     return inference.load(zoo_name=model, workdir=workdir, step=step)
-  except (FileNotFoundError, ValueError, RuntimeError) as e:
+  except (OSError, ValueError, RuntimeError, KeyError, zipfile.BadZipFile) as e:
     flag = f"--model={model}" if model else f"--workdir={workdir}"
     message = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if isinstance(e, KeyError):  # A zoo .json without a key it needs.
+      message = f"its metadata has no key {e}: re-export or replace it"
+    elif isinstance(e, zipfile.BadZipFile):
+      message = f"not a readable weights archive ({e}): replace the file"
     if flag not in message:
       message = f"{flag}: {message}"
     raise UsageError(message) from e
@@ -459,6 +465,9 @@ def usage(fv: flags.FlagValues) -> str:
       "",
       _WHICH_MODEL,
       "",
+      "Metadata: the ICC colour profile is kept; EXIF orientation is applied,",
+      "and EXIF, XMP and other tags are not copied into the PNG.",
+      "",
       "More (image kinds, tiling, exit status): python -m pydoc sr_jax.upscale",
     ]
   )
@@ -514,6 +523,14 @@ def run(argv: list[str]) -> int:
   except (UsageError, OSError) as e:
     print(f"upscale: error: {e}", file=sys.stderr)
     return 2
+  # Outputs are written to a temporary file and renamed; a run killed in
+  # between left one behind (its writer's pid is gone): cleared here.
+  if orphans := fileio.remove_orphans(fv.output_dir):
+    print(
+      f"upscale: removed {len(orphans)} temporary file(s) left in "
+      f"{fv.output_dir} by an interrupted run",
+      file=sys.stderr,
+    )
   if not fv.model and not fv.workdir:
     print(
       f"upscale: model {DEFAULT_MODEL}, the default for JPEG photos (--help "

@@ -492,3 +492,76 @@ def test_curves_survive_a_kill_and_a_lost_final_evaluation_is_redone(
   again = _main(*args)
   assert again.returncode == 0, again.stderr[-2000:]
   assert os.path.exists(workdir / "eval" / "results_4.json")
+
+
+# ----------------------------------------------------------------------------
+# upscale: orphans, metadata, damaged weights
+
+
+def test_upscale_clears_a_killed_writers_temporary_files(tmp_path, capsys):
+  model = _tiny_zoo(tmp_path)
+  out = tmp_path / "out"
+  out.mkdir()
+  dead = subprocess.Popen(["true"])
+  dead.wait()
+  # What kill -9 between write and rename used to leave forever.
+  orphan = out / f"bird_x3.png.tmp-{dead.pid}-0123456789ab"
+  orphan.write_bytes(b"half a png")
+  rc = upscale.run(
+    ["upscale", f"--model={model}", f"--output_dir={out}",
+     os.path.join(SET5, "bird.png")]
+  )  # fmt: skip
+  assert rc == 0
+  assert "removed 1 temporary file(s)" in capsys.readouterr().err
+  assert sorted(os.listdir(out)) == ["bird_x3.png"]
+
+
+def test_upscale_keeps_the_icc_profile_and_says_so(tmp_path, capsys):
+  from PIL import ImageCms
+
+  model = _tiny_zoo(tmp_path)
+  profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+  photo = tmp_path / "phone.jpg"
+  rgb = np.random.default_rng(1).integers(0, 256, (20, 16, 3), np.uint8)
+  Image.fromarray(rgb).save(photo, quality=90, icc_profile=profile)
+  rc = upscale.run(
+    [
+      "upscale",
+      f"--model={model}",
+      f"--output_dir={tmp_path / 'o'}",
+      str(photo),
+    ]
+  )
+  assert rc == 0
+  with Image.open(tmp_path / "o" / "phone_x3.png") as img:
+    assert img.info.get("icc_profile") == profile
+  capsys.readouterr()
+  assert upscale.run(["upscale", "--help"]) == 0
+  assert "ICC colour profile is kept" in capsys.readouterr().out
+
+
+def test_damaged_weights_are_one_line_in_upscale(tmp_path, capsys):
+  model = _tiny_zoo(tmp_path)
+  broken = tmp_path / "broken"
+  broken.mkdir()
+  bad_zip = broken / "bad.npz"
+  bad_zip.write_bytes(b"PK\x03\x04 not a zip")
+  meta = json.load(open(model[: -len(".npz")] + ".json"))
+  # Its checksum matches: the archive itself is what is broken.
+  sha = __import__("hashlib").sha256(bad_zip.read_bytes()).hexdigest()
+  json.dump({**meta, "sha256": sha}, open(broken / "bad.json", "w"))
+  no_key = broken / "nokey.npz"
+  shutil.copy(model, no_key)
+  del meta["config"]
+  json.dump(meta, open(broken / "nokey.json", "w"))
+  for weights, why in ((bad_zip, "not a readable weights archive"),
+                       (no_key, "has no key 'config'")):  # fmt: skip
+    rc = upscale.run(
+      ["upscale", f"--model={weights}", f"--output_dir={tmp_path / 'o'}",
+       os.path.join(SET5, "bird.png")]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("upscale: error: "), lines
+    assert why in lines[0] and str(weights) in lines[0], lines

@@ -399,9 +399,22 @@ class Checkpoints:
   committed, so it never records a step whose save failed.
   """
 
-  def __init__(self, run: rundir.RunDir, mngr, *, is_chief: bool):
+  def __init__(
+    self, run: rundir.RunDir, mngr, *, is_chief: bool, start_step: int = 0
+  ):
     self._run, self._mngr, self._is_chief = run, mngr, is_chief
     self._usage = run.read_usage()
+    if start_step == 0 and self._usage.get("step", 0) > 0:
+      # Checkpoints deleted by hand: the compute of the lost steps is not
+      # this run's, and the user should know it starts over.
+      logging.warning(
+        "usage.json in %s records %d trained steps, but no checkpoint is "
+        "left in %s: starting from scratch, CPU hours counted from zero",
+        run.path,
+        self._usage["step"],
+        run.checkpoints,
+      )
+      self._usage = {"cpu_seconds": 0.0, "wall_seconds": 0.0}
     self._t0, self._cpu0 = time.perf_counter(), time.process_time()
     self._pending_usage = None
     self.last_saved = None
@@ -580,7 +593,7 @@ def _train(config, run: rundir.RunDir, mesh: Mesh, *, is_chief: bool):
   if k > 1:
     step_fns[k] = compile_train_step(config, model, tx, mesh, steps=k)
   log = MetricsLog(config, writer, mngr=mngr, run=run)
-  checkpoints = Checkpoints(run, mngr, is_chief=is_chief)
+  checkpoints = Checkpoints(run, mngr, is_chief=is_chief, start_step=start_step)
   evaluation = Evaluation(config, run, writer, is_chief=is_chief)
   total = config.total_steps
   step, stop = start_step, False

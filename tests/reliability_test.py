@@ -565,3 +565,20 @@ def test_damaged_weights_are_one_line_in_upscale(tmp_path, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("upscale: error: "), lines
     assert why in lines[0] and str(weights) in lines[0], lines
+
+
+def test_checkpoints_deleted_by_hand_restart_visibly_and_count_anew(tmp_path):
+  cfg = tiny_config_file(tmp_path, total_steps=2)
+  workdir = tmp_path / "run"
+  args = (f"--config={cfg}", f"--workdir={workdir}")
+  assert _main(*args).returncode == 0
+  # The lost run's record, made large so that adding it would show.
+  usage = json.load(open(workdir / "usage.json"))
+  json.dump({**usage, "cpu_seconds": 1e6}, open(workdir / "usage.json", "w"))
+  shutil.rmtree(workdir / "checkpoints")
+  again = _main(*args)
+  assert again.returncode == 0, again.stderr[-2000:]
+  # Before: a silent restart whose usage.json added the old CPU time.
+  assert "records 2 trained steps, but no checkpoint is left" in again.stderr
+  usage = json.load(open(workdir / "usage.json"))
+  assert usage["step"] == 2 and usage["cpu_seconds"] < 1e5

@@ -98,9 +98,10 @@ def check_values(config: ml_collections.ConfigDict) -> None:
 
 def _check_floats(config: ml_collections.ConfigDict) -> None:
   lr = config.optim.learning_rate
-  if isinstance(lr, bool) or not isinstance(lr, int | float) or lr <= 0:
+  # 0 is allowed: it keeps the starting weights (a check of init_from).
+  if isinstance(lr, bool) or not isinstance(lr, int | float) or lr < 0:
     raise ConfigError(
-      f"--config.optim.learning_rate={lr!r} must be a number > 0"
+      f"--config.optim.learning_rate={lr!r} must be a number >= 0"
     )
   ema = config.ema_decay
   if isinstance(ema, bool) or not isinstance(ema, int | float):

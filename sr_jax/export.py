@@ -1,26 +1,42 @@
-"""Exports a run's checkpoint to the model zoo (``zoo/<name>.npz|.json``).
+"""Exports a model: a run's checkpoint to the zoo, or any model as ONNX or
+LiteRT for use outside JAX.
 
   python -m sr_jax.export --workdir=/work/runs/espcn_rdb_x3 --name=espcn_rdb_x3
+  python -m sr_jax.export --model=espcn_rdb_x3_jpeg --format=onnx \
+      --output=espcn_rdb_x3_jpeg.onnx
+  python -m sr_jax.export --workdir=/work/runs/x3 [--step=N] --format=tflite \
+      --output=x3.tflite
 
-Ships the evaluation params (the EMA when the run kept one) with the run's
-config, the step, the compute it took (the run's usage record) and the
-results of ``--mode=evaluate`` at that step, if present (on clean LR, and
-on JPEG-degraded LR for each ``--config.eval.lr_jpeg_quality`` evaluated). An existing zoo
-model is never replaced without ``--overwrite``.
+The zoo export (``--workdir --name``, ``--format=zoo``) ships the
+evaluation params (the EMA when the run kept one) with the run's config, the
+step, the compute it took (the run's usage record) and the results of
+``--mode=evaluate`` at that step, if present (on clean LR, and on
+JPEG-degraded LR for each ``--config.eval.lr_jpeg_quality`` evaluated).
+
+``--format=onnx`` / ``tflite`` write the whole upscaler (colour split,
+network, bicubic skip and chroma) as one file of any image size, from a zoo
+model or its file (``--model``) or a run (``--workdir``): RGB float32 in
+[0, 1] in, the upscaled RGB in [0, 1] out (:mod:`sr_jax.portable`,
+:mod:`sr_jax.onnx_export`, :mod:`sr_jax.tflite_export`; docs/export.md).
+They write only ``--output``, never into the zoo.
+
+Nothing existing is replaced without ``--overwrite``. Exit status: 0
+written; 1 a conversion failed (the message names the operation); 2 a
+usage error (flags, weights, an existing output), in one line.
 """
 
-from absl import app, flags
+import os
+import sys
 
-from sr_jax import fileio, inference, rundir, zoo
+from absl import flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The run to export.")
-_NAME = flags.DEFINE_string("name", None, "Zoo name, e.g. espcn_rdb_x3.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default latest).")
-_ZOO_DIR = flags.DEFINE_string("zoo_dir", zoo.ZOO_DIR, "Where to write.")
-_OVERWRITE = flags.DEFINE_bool(
-  "overwrite", False, "Replace an existing zoo model of that name."
-)
-flags.mark_flags_as_required(["workdir", "name"])
+from sr_jax import fileio, inference, portable, rundir, zoo
+
+FORMATS = ("zoo", "onnx", "tflite")
+
+
+class UsageError(ValueError):
+  """Bad flags, weights or output: nothing was written."""
 
 
 def _parent(init_from: str) -> tuple[float | None, str | None]:
@@ -86,20 +102,140 @@ def export_run(
   )
 
 
-def main(argv):
-  del argv
-  try:
-    path = export_run(
-      _WORKDIR.value,
-      _NAME.value,
-      step=_STEP.value,
-      zoo_dir=_ZOO_DIR.value,
-      overwrite=_OVERWRITE.value,
+def export_portable(weights: inference.Weights, fmt: str, output: str) -> str:
+  """Writes ``weights``' upscaler to ``output`` as ``fmt`` (onnx, tflite).
+
+  Raises:
+    portable.ConversionError: an operation did not convert.
+  """
+  fileio.makedirs(os.path.dirname(os.path.abspath(output)))
+  if fmt == "onnx":
+    from sr_jax import onnx_export
+
+    metadata = {"source": str(weights.source)}
+    return onnx_export.export(
+      weights.config, weights.params, output, metadata=metadata
     )
-  except (FileExistsError, FileNotFoundError, ValueError) as e:
-    raise app.UsageError(str(e)) from e
+  from sr_jax import tflite_export
+
+  return tflite_export.export(weights.config, weights.params, output)
+
+
+def _flag_values() -> flags.FlagValues:
+  # Private flags, as sr_jax.upscale has: importing this module defines
+  # nothing globally.
+  fv = flags.FlagValues()
+  for name, default, text in (
+    ("workdir", None, "A training run's directory."),
+    ("name", None, "Zoo name to export the run as, e.g. espcn_rdb_x3."),
+    ("model", None, "Zoo model name, or the path of its .npz/.json."),
+    ("format", None, f"One of {', '.join(FORMATS)} (default zoo)."),
+    ("output", None, "The .onnx / .tflite file to write."),
+    ("zoo_dir", zoo.ZOO_DIR, "Where --format=zoo writes."),
+  ):
+    flags.DEFINE_string(name, default, text, flag_values=fv)
+  flags.DEFINE_integer(
+    "step", None, "Checkpoint step (default latest).", flag_values=fv
+  )
+  flags.DEFINE_bool(
+    "overwrite", False, "Replace an existing output.", flag_values=fv
+  )
+  flags.DEFINE_bool("help", False, "Show this help.", flag_values=fv)
+  return fv
+
+
+def _check(fv: flags.FlagValues) -> str:
+  """The format to write; raises UsageError for flags that do not fit.
+
+  Without ``--format``: the one ``--output``'s extension names, else zoo.
+  """
+  suffix = os.path.splitext(fv.output or "")[1].lstrip(".").lower()
+  fmt = fv.format or (suffix if suffix in FORMATS[1:] else "zoo")
+  if fmt not in FORMATS:
+    raise UsageError(
+      f"unsupported --format={fmt} (choose {', '.join(FORMATS)})"
+    )
+  if fmt == "zoo":
+    if fv.model or fv.output:
+      raise UsageError(
+        "--model and --output are for --format=onnx|tflite; the zoo takes "
+        "--workdir and --name"
+      )
+    if not (fv.workdir and fv.name):
+      raise UsageError("--format=zoo needs --workdir and --name")
+    return fmt
+  if fv.name:
+    raise UsageError(f"--name is for --format=zoo, not --format={fmt}")
+  if not fv.output:
+    raise UsageError(f"--format={fmt} needs --output=FILE")
+  if not (fv.model or fv.workdir):
+    raise UsageError(f"--format={fmt} needs --model=NAME or --workdir=RUN")
+  if os.path.lexists(fv.output) and not fv.overwrite:
+    raise UsageError(f"{fv.output} exists (pass --overwrite to replace it)")
+  return fmt
+
+
+def _export(fv: flags.FlagValues, fmt: str) -> str:
+  """Writes what the flags ask for; returns the path written."""
+  if fmt == "zoo":
+    try:
+      return export_run(
+        fv.workdir,
+        fv.name,
+        step=fv.step,
+        zoo_dir=fv.zoo_dir,
+        overwrite=fv.overwrite,
+      )
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+      raise UsageError(str(e)) from e
+  # Imported here: upscale's weight loading says which flag is wrong.
+  from sr_jax import upscale
+
+  try:
+    weights = upscale.load_weights(
+      model=fv.model, workdir=fv.workdir, step=fv.step
+    )
+  except upscale.UsageError as e:
+    raise UsageError(str(e)) from e
+  return export_portable(weights, fmt, fv.output)
+
+
+def run(argv: list[str]) -> int:
+  """The command line: ``argv[0]`` is the program name.
+
+  Returns:
+    The exit status: 0 written, 1 a conversion failed, 2 usage error.
+  """
+  fv = _flag_values()
+
+  def fail(message: str, status: int) -> int:
+    line = (str(message).strip().splitlines() or ["failed"])[0]
+    print(f"export: error: {line}", file=sys.stderr)
+    return status
+
+  try:
+    extra = fv(argv)[1:]
+  except flags.Error as e:
+    return fail(str(e), 2)
+  if fv.help:
+    print(__doc__ + "\n" + fv.get_help())
+    return 0
+  try:
+    if extra:
+      raise UsageError(f"unexpected argument {extra[0]!r}")
+    path = _export(fv, _check(fv))
+  except UsageError as e:
+    return fail(str(e), 2)
+  except portable.ConversionError as e:
+    return fail(str(e), 1)
   print(f"Wrote {path}")
+  return 0
+
+
+def main() -> None:
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  sys.exit(run(sys.argv))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  main()

@@ -38,7 +38,7 @@ def test_every_shipped_config_passes_the_value_checks(name):
     ("model.name", "srgan", "--config.model.name='srgan'"),
     ("data.lr_patch_size", 0, "--config.data.lr_patch_size=0"),
     ("eval.lr_jpeg_quality", 101, "--config.eval.lr_jpeg_quality=101"),
-    ("optim.learning_rate", 0.0, "--config.optim.learning_rate=0.0"),
+    ("optim.learning_rate", -1.0, "--config.optim.learning_rate=-1.0"),
     ("ema_decay", 1.0, "--config.ema_decay=1.0"),
     ("log_every_steps", True, "--config.log_every_steps=True"),
   ],

@@ -2,9 +2,9 @@
 
 The weights come from ``../shared/peers/opencv`` (skipped without it). The
 TensorFlow test runs wherever the shared folder is. The OpenCV tests need
-``cv2`` (``opencv-contrib-python-headless``, a benchmark-only dependency in
-``benchmarks/requirements.txt``, not in ``requirements.txt``), so in CI they
-usually skip, saying so.
+``cv2`` with ``dnn_superres`` (``opencv-contrib-python-headless``, in
+``requirements.txt`` since the ONNX export's tests use ``cv2.dnn``), and skip,
+saying so, without it.
 """
 
 import os
@@ -31,7 +31,7 @@ def _cv2():
     import cv2
   except ImportError:
     pytest.skip(
-      "cv2 is not importable: `pip install -r benchmarks/requirements.txt` "
+      "cv2 is not importable: `pip install -r requirements.txt` "
       "(opencv-contrib-python-headless) to compare with OpenCV itself"
     )
   if not hasattr(cv2, "dnn_superres"):

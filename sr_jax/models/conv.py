@@ -31,6 +31,8 @@ glibc's mmap threshold, so by default every step page-faults them in anew
 (see ``keep_freed_memory`` in ``benchmarks/conv_grad.py``).
 """
 
+import contextlib
+import contextvars
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,7 +45,14 @@ from jax import lax
 
 from sr_jax import platform_tuning
 
-__all__ = ["Conv", "ConvWeights", "KernelConv", "apply_conv", "conv2d_same"]
+__all__ = [
+  "Conv",
+  "ConvWeights",
+  "KernelConv",
+  "apply_conv",
+  "conv2d_same",
+  "one_by_one_as_convolution",
+]
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -66,8 +75,28 @@ def _check_kernel(kernel: jax.Array) -> int:
   return k
 
 
+# Whether 1x1 kernels trace as matrix products (see _forward); the ONNX and
+# LiteRT exporters turn it off (one_by_one_as_convolution).
+_ONE_BY_ONE_AS_DOT = contextvars.ContextVar("one_by_one_as_dot", default=True)
+
+
+@contextlib.contextmanager
+def one_by_one_as_convolution():
+  """Within this context, 1x1 kernels trace as convolutions.
+
+  Same result; what changes is the exported graph: jax2onnx writes a matrix
+  product as ONNX Einsum, which OpenCV's dnn 5.0 fails to broadcast on
+  images of symbolic size, while every runtime takes a 1x1 Conv.
+  """
+  token = _ONE_BY_ONE_AS_DOT.set(False)
+  try:
+    yield
+  finally:
+    _ONE_BY_ONE_AS_DOT.reset(token)
+
+
 def _forward(x: jax.Array, kernel: jax.Array, precision: Any) -> jax.Array:
-  if kernel.shape[0] == 1:
+  if kernel.shape[0] == 1 and _ONE_BY_ONE_AS_DOT.get():
     # A 1x1 convolution is a matrix product over channels; dot_general
     # reaches the GEMM directly instead of going through the conv kernel.
     return lax.dot_general(

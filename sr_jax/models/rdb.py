@@ -12,10 +12,10 @@ float32 parameters, and return float32.
 from typing import Any, ClassVar
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 
+from sr_jax.models import upsample
 from sr_jax.models.conv import Conv, ConvWeights, KernelConv
 from sr_jax.models.pixel_shuffle import pixel_shuffle
 
@@ -223,7 +223,7 @@ class ESPCNRDB(_DenseNetwork):
   to a bicubic upsampling of its input, as VDSR does: it starts at the
   bicubic baseline instead of at zero, which on a CPU budget is the
   difference between passing bicubic in minutes and in hours. The skip has no
-  parameters, and uses ``jax.image.resize``'s Keys cubic (a = -0.5), which is
+  parameters, and is ``jax.image.resize``'s Keys cubic (a = -0.5), which is
   not the MATLAB-exact resize: it only has to be a good starting point.
 
   Attributes:
@@ -256,14 +256,13 @@ class ESPCNRDB(_DenseNetwork):
   def bicubic_skip(self, x: jnp.ndarray) -> jnp.ndarray:
     """The parameter-free skip: ``x`` upscaled by Keys cubic, float32.
 
-    A method of its own so that inference can run it on packed, masked
-    inputs exactly (see sr_jax/inference.py).
+    ``jax.image.resize(x, ..., "cubic")`` to float rounding, computed as
+    fixed convolutions (:func:`upsample.keys_upsample`), which need no
+    size-dependent weight matrices, so the model exports to ONNX and LiteRT
+    with any input size. A method of its own so that inference can run it
+    on packed, masked inputs exactly (see sr_jax/inference.py).
     """
-    b, height, width, c = x.shape
-    r = self.scale
-    return jax.image.resize(
-      x.astype(jnp.float32), (b, height * r, width * r, c), method="cubic"
-    )
+    return upsample.keys_upsample(x.astype(jnp.float32), self.scale)
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:

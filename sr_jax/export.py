@@ -20,17 +20,19 @@ model or its file (``--model``) or a run (``--workdir``): RGB float32 in
 :mod:`sr_jax.onnx_export`, :mod:`sr_jax.tflite_export`; docs/export.md).
 They write only ``--output``, never into the zoo.
 
-Nothing existing is replaced without ``--overwrite``. Exit status: 0
+Nothing existing is replaced without ``--overwrite``; a zoo model it
+replaces is kept beside it as ``<name>.replaced-<time>.npz/.json``. Exit status: 0
 written; 1 a conversion failed (the message names the operation); 2 a
 usage error (flags, weights, an existing output), in one line.
 """
 
 import os
 import sys
+import tempfile
 
 from absl import flags
 
-from sr_jax import fileio, inference, portable, rundir, zoo
+from sr_jax import checkpointing, fileio, inference, portable, rundir, zoo
 
 FORMATS = ("zoo", "onnx", "tflite")
 
@@ -163,6 +165,10 @@ def _check(fv: flags.FlagValues) -> str:
       )
     if not (fv.workdir and fv.name):
       raise UsageError("--format=zoo needs --workdir and --name")
+    try:
+      zoo.check_name(fv.name)
+    except ValueError as e:
+      raise UsageError(str(e)) from e
     return fmt
   if fv.name:
     raise UsageError(f"--name is for --format=zoo, not --format={fmt}")
@@ -186,8 +192,12 @@ def _export(fv: flags.FlagValues, fmt: str) -> str:
         zoo_dir=fv.zoo_dir,
         overwrite=fv.overwrite,
       )
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
-      raise UsageError(str(e)) from e
+    except (OSError, ValueError, checkpointing.CheckpointError) as e:
+      # No or only damaged checkpoints, a missing run: one line.
+      message = str(e)
+      if "--workdir" not in message:
+        message = f"--workdir={fv.workdir}: {message}"
+      raise UsageError(message) from e
   # Imported here: upscale's weight loading says which flag is wrong.
   from sr_jax import upscale
 
@@ -200,17 +210,24 @@ def _export(fv: flags.FlagValues, fmt: str) -> str:
   return export_portable(weights, fmt, fv.output)
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], *, err=None, log_path: str = "") -> int:
   """The command line: ``argv[0]`` is the program name.
+
+  Args:
+    argv: the arguments.
+    err: where the one-line error goes (default: sys.stderr).
+    log_path: a file holding the libraries' messages, named with an error.
 
   Returns:
     The exit status: 0 written, 1 a conversion failed, 2 usage error.
   """
   fv = _flag_values()
+  err = err or sys.stderr
 
   def fail(message: str, status: int) -> int:
     line = (str(message).strip().splitlines() or ["failed"])[0]
-    print(f"export: error: {line}", file=sys.stderr)
+    hint = f" (details: {log_path})" if log_path and status == 1 else ""
+    print(f"export: error: {line}{hint}", file=err, flush=True)
     return status
 
   try:
@@ -234,7 +251,19 @@ def run(argv: list[str]) -> int:
 
 def main() -> None:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  sys.exit(run(sys.argv))
+  # Orbax, TensorFlow and tensorstore print warnings and, after a failed
+  # restore, tracebacks from their own threads, some at exit. All of it goes
+  # to a log file (fd 2 stays there until the process ends); the user sees
+  # only this command's own lines.
+  fd, log_path = tempfile.mkstemp(prefix="sr_jax_export_", suffix=".log")
+  err = os.fdopen(os.dup(2), "w")
+  os.dup2(fd, 2)
+  os.close(fd)
+  status = run(sys.argv, err=err, log_path=log_path)
+  if status != 1:
+    os.remove(log_path)  # Only a failed conversion's details are named.
+  err.flush()
+  sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ import hashlib
 import io
 import json
 import os
+import re
+import shutil
+import time
 
 import jax
 import ml_collections
@@ -21,11 +24,30 @@ from sr_jax import fileio, models
 ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "zoo")
 
 
+# Where ``export(..., overwrite=True)`` keeps the files it replaced.
+REPLACED = ".replaced-"
+# A zoo name: a file name in zoo_dir, never a path.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def names(zoo_dir: str = ZOO_DIR) -> list[str]:
-  """The models available in ``zoo_dir``."""
+  """The models available in ``zoo_dir`` (not the replaced copies)."""
   if not os.path.isdir(zoo_dir):
     return []
-  return sorted(f[:-5] for f in os.listdir(zoo_dir) if f.endswith(".json"))
+  return sorted(
+    f[:-5]
+    for f in os.listdir(zoo_dir)
+    if f.endswith(".json") and REPLACED not in f
+  )
+
+
+def check_name(name: str) -> None:
+  """Raises ValueError unless ``name`` is a plain zoo name (not a path)."""
+  if not _NAME.fullmatch(name or "") or ".." in name or REPLACED in name:
+    raise ValueError(
+      f"--name={name!r} is not a zoo name: use letters, digits, '_', '-' and "
+      "'.', no path (the zoo is one folder)"
+    )
 
 
 def _sha256(path: str) -> str:
@@ -88,6 +110,7 @@ def export(
   Raises:
     FileExistsError: if ``name`` exists in ``zoo_dir`` and not ``overwrite``.
   """
+  check_name(name)
   npz = os.path.join(zoo_dir, f"{name}.npz")
   meta_path = os.path.join(zoo_dir, f"{name}.json")
   existing = [p for p in (npz, meta_path) if os.path.exists(p)]
@@ -97,6 +120,13 @@ def export(
       "replace it, or choose another --name"
     )
   fileio.makedirs(zoo_dir)
+  if existing:
+    # Replaced, never lost: <name>.replaced-<time>.npz/.json stay beside it
+    # (copied first, so a failed write below still leaves the old model).
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for path in existing:
+      stem, ext = os.path.splitext(path)
+      shutil.copy2(path, f"{stem}{REPLACED}{stamp}{ext}")
   buf = io.BytesIO()
   np.savez_compressed(buf, **_flatten(params))
   data = buf.getvalue()

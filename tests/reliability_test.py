@@ -582,3 +582,56 @@ def test_checkpoints_deleted_by_hand_restart_visibly_and_count_anew(tmp_path):
   assert "records 2 trained steps, but no checkpoint is left" in again.stderr
   usage = json.load(open(workdir / "usage.json"))
   assert usage["step"] == 2 and usage["cpu_seconds"] < 1e5
+
+
+# ----------------------------------------------------------------------------
+# export: names not paths, nothing lost, one line
+
+
+def _export(*args):
+  return subprocess.run(
+    [sys.executable, "-m", "sr_jax.export", *args], cwd=REPO, env=_env(),
+    capture_output=True, text=True, timeout=600,
+  )  # fmt: skip
+
+
+def test_export_overwrite_keeps_the_replaced_model(trained, tmp_path):
+  _, _, workdir = trained
+  zoo_dir = tmp_path / "zoo"
+  npz = export.export_run(workdir, "m", zoo_dir=str(zoo_dir))
+  before = open(npz, "rb").read()
+  export.export_run(workdir, "m", zoo_dir=str(zoo_dir), overwrite=True, step=2)
+  kept = sorted(p for p in os.listdir(zoo_dir) if ".replaced-" in p)
+  assert [os.path.splitext(p)[1] for p in kept] == [".json", ".npz"]
+  assert open(zoo_dir / kept[1], "rb").read() == before
+  assert open(npz, "rb").read() != before  # The step-2 weights replaced it.
+  assert zoo.names(str(zoo_dir)) == ["m"]
+
+
+def test_export_names_are_not_paths_and_failures_are_one_line(
+  trained, tmp_path
+):
+  _, _, workdir = trained
+  zoo_dir = tmp_path / "zoo"
+  for name in ("../../x", str(tmp_path / "abs")):
+    r = _export(
+      f"--workdir={workdir}", f"--name={name}", f"--zoo_dir={zoo_dir}"
+    )
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a zoo name" in lines[0], lines
+  assert not zoo_dir.exists() and not (tmp_path / "abs.npz").exists()
+  # Before: 23-60 lines (flag help, a CheckpointError traceback).
+  empty, damaged = tmp_path / "empty_run", tmp_path / "damaged_run"
+  shutil.copytree(workdir, empty)
+  shutil.rmtree(empty / "checkpoints")
+  shutil.copytree(workdir, damaged)
+  for step in ("2", "4"):
+    _truncate_data_files(str(damaged / "checkpoints" / step))
+  for run, why in ((empty, "holds no checkpoints"),
+                   (damaged, "no readable checkpoint")):  # fmt: skip
+    r = _export(f"--workdir={run}", "--name=m", f"--zoo_dir={zoo_dir}")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and why in lines[0], lines
+    assert lines[0].count("--workdir") == 1, lines

@@ -24,7 +24,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
-from sr_jax import fileio, models, rundir, train_state
+from sr_jax import console, fileio, models, rundir, train_state
 
 
 class CheckpointError(RuntimeError):
@@ -355,7 +355,7 @@ class Preemption:
       return  # The other path (thread or handler) is ending the process.
     # os.write, not sys.stderr: this may run inside a write to sys.stderr.
     os.write(
-      2,
+      console.console_fd(),
       b"\nsr_jax: stopped at once (second Ctrl-C), without saving; the same "
       b"command resumes from the last complete checkpoint.\n",
     )

@@ -32,11 +32,31 @@ class ConsoleFormatter(std_logging.Formatter):
 
   def format(self, record: std_logging.LogRecord) -> str:
     text = record.getMessage()
-    if record.exc_info:
+    if not _ours(record):
+      # A library's error (Orbax's background saver, say) in one line; its
+      # traceback is in the log file, and the run reports the failure.
+      text = (text.strip().splitlines() or [""])[0]
+    elif record.exc_info:
       text += "\n" + self.formatException(record.exc_info)
     if record.levelno >= std_logging.WARNING:
       text = f"{record.levelname.lower()}: {text}"
     return time.strftime("%H:%M:%S ", time.localtime(record.created)) + text
+
+
+# Where the console is: stderr, or its copy once Logs.take_native_stderr has
+# pointed file descriptor 2 at the log file.
+_console_fd = 2
+
+
+def console_fd() -> int:
+  """The file descriptor of the console (for os.write from signal paths)."""
+  return _console_fd
+
+
+def write(text: str) -> None:
+  """Prints ``text`` (a line) on the console, wherever stderr now goes."""
+  sys.stderr.flush()
+  os.write(_console_fd, (text + "\n").encode())
 
 
 class LogFile(std_logging.Handler):
@@ -70,6 +90,10 @@ class LogFile(std_logging.Handler):
       self._write(record)
     self._held = []
 
+  def fileno(self) -> int | None:
+    """The open log file's descriptor, or None."""
+    return None if self._file is None else self._file.fileno()
+
   def _write(self, record: std_logging.LogRecord) -> None:
     self._file.write(self.format(record) + "\n")
     self._file.flush()
@@ -80,12 +104,25 @@ class LogFile(std_logging.Handler):
         self._write(record)
       elif len(self._held) < self._MAX_HELD:
         self._held.append(record)
+    except OSError:
+      # A full disk: the run reports that itself, in one line. A traceback
+      # per record here (logging's handleError) would bury it.
+      self._stop_writing()
     except Exception:  # A log that cannot be written must not stop a run.
       self.handleError(record)
 
+  def _stop_writing(self) -> None:
+    if self._file is not None:
+      with contextlib.suppress(OSError):
+        self._file.close()
+    self._file = None
+    self._held = []
+    self._MAX_HELD = 0  # Nothing more is held for a file that cannot grow.
+
   def close(self) -> None:
     if self._file is not None:
-      self._file.close()
+      with contextlib.suppress(OSError):
+        self._file.close()
       self._file = None
       if self._copy_to:
         from sr_jax import fileio
@@ -123,6 +160,22 @@ class Logs:
     root.removeHandler(self._absl_handler)
     root.addHandler(self.console)
     root.addHandler(self.file)
+
+  def take_native_stderr(self) -> None:
+    """Sends file descriptor 2 to the log file; the console keeps a copy.
+
+    Libraries print to it directly, past logging: tensorstore's callbacks
+    print "Event loop is closed" tracebacks by the dozen after a failed
+    save, TensorFlow's C++ its notes. At the default verbosity they belong
+    in the log file, like every other library line.
+    """
+    global _console_fd
+    if self.verbose or self.file.fileno() is None or _console_fd != 2:
+      return
+    sys.stderr.flush()
+    _console_fd = os.dup(2)
+    self.console.setStream(os.fdopen(os.dup(_console_fd), "w", buffering=1))
+    os.dup2(self.file.fileno(), 2)
 
   def _for_console(self, record: std_logging.LogRecord) -> bool:
     if record.levelno >= std_logging.ERROR:

@@ -249,6 +249,7 @@ def _open_log(logs: console.Logs, workdir: str) -> None:
   elif not fileio.isdir(workdir):
     return
   logs.file.open(run.log_path(jax.process_index()))
+  logs.take_native_stderr()
   # One console for the run: the other processes only report problems.
   logs.chief = jax.process_index() == 0
 
@@ -362,11 +363,7 @@ def _interrupted(workdir: str) -> None:
   """Ctrl-C outside the training loop (which saves and exits 0 itself)."""
   # Another Ctrl-C while Python shuts down ends it at once, still with 130.
   signal.signal(signal.SIGINT, lambda *_: os._exit(130))
-  print(
-    f"\nsr_jax: interrupted; {_last_checkpoint(workdir)}.",
-    file=sys.stderr,
-    flush=True,
-  )
+  console.write(f"\nsr_jax: interrupted; {_last_checkpoint(workdir)}.")
   sys.exit(130)
 
 
@@ -406,7 +403,7 @@ def main(argv):
         f"{type(e).__name__}: {first} (traceback in {logs.file.path})",
         1,
       )
-    print(f"sr_jax: error: {reported[0]}", file=sys.stderr, flush=True)
+    console.write(f"sr_jax: error: {reported[0]}")
     sys.exit(reported[1])
   finally:
     logs.close()

@@ -2,6 +2,7 @@
 "What happens when things go wrong", with the message a user sees and a
 check that nothing already written was lost."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -635,3 +636,61 @@ def test_export_names_are_not_paths_and_failures_are_one_line(
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and why in lines[0], lines
     assert lines[0].count("--workdir") == 1, lines
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+  """A real 3 MB tmpfs (needs the right to mount, as root in CI has)."""
+  mnt = tmp_path / "small"
+  mnt.mkdir()
+  r = subprocess.run(
+    ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
+    capture_output=True,
+    text=True,
+  )
+  if r.returncode:
+    pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()})")
+  yield mnt
+  subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_a_disk_filling_during_an_async_save_is_one_error_line(
+  tmp_path, small_tmpfs
+):
+  # Before: 597 lines (26 tracebacks, the right line at 421), and
+  # usage.json recorded a step that was never committed.
+  cfg = tiny_config_file(
+    tmp_path, total_steps=100_000, checkpoint_every_steps=5,
+    log_every_steps=100_000,
+  )  # fmt: skip
+  workdir = small_tmpfs / "run"
+  cmd = [sys.executable, "-m", "sr_jax.main", f"--config={cfg}"]
+  proc = subprocess.Popen(
+    [*cmd, f"--workdir={workdir}"], cwd=REPO, env=_env(),
+    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+  )  # fmt: skip
+  try:
+    start = time.time()
+    while not (workdir / "checkpoints" / "10").exists():
+      assert proc.poll() is None and time.time() - start < 300
+      time.sleep(0.05)
+    # The disk fills up (another program's file), as the run goes on.
+    with open(small_tmpfs / "filler", "wb") as f:
+      with contextlib.suppress(OSError):
+        while True:
+          f.write(b"\0" * 65536)
+          f.flush()
+    _, err = proc.communicate(timeout=300)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+  assert proc.returncode == 1, err[-2000:]
+  ours = [x for x in err.splitlines() if x.startswith("sr_jax: error")]
+  assert len(ours) == 1 and "no space left" in ours[0], err[-2000:]
+  assert "Traceback" not in err
+  assert len(err.splitlines()) < 20, err
+  committed = sorted(
+    int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit()
+  )
+  assert f"the last saved checkpoint is step {committed[-1]}" in ours[0]
+  assert json.load(open(workdir / "usage.json"))["step"] == committed[-1]

@@ -139,8 +139,8 @@ class Logs:
 
   At the default verbosity the console shows the records logged with
   ``extra=rundir.CONSOLE`` (progress, evaluation, resume, stop) on the chief
-  process, warnings from sr_jax, the config files and JAX, and errors from
-  anything; with ``--verbosity=1`` or more it shows every record, in absl's
+  process, and the warnings and errors of sr_jax, the config files and JAX;
+  with ``--verbosity=1`` or more it shows every record, in absl's
   format, as it used to.
   """
 
@@ -178,9 +178,10 @@ class Logs:
     os.dup2(self.file.fileno(), 2)
 
   def _for_console(self, record: std_logging.LogRecord) -> bool:
-    if record.levelno >= std_logging.ERROR:
-      return True
     if record.levelno >= std_logging.WARNING:
+      # A library's warnings and errors go to the log file only: a failure
+      # that matters reaches sr_jax as an exception and is reported in one
+      # line (Orbax alone logs three errors for one failed save).
       return _ours(record)
     return self.chief and getattr(record, "console", False)
 

@@ -464,7 +464,7 @@ class Checkpoints:
     try:
       self.close()
     except Exception as e:  # Reported in the log; the first error wins.
-      logging.warning("The checkpoint being saved was not committed: %s", e)
+      logging.info("The checkpoint being saved was not committed: %s", e)
 
 
 class Evaluation:

@@ -640,11 +640,11 @@ def test_export_names_are_not_paths_and_failures_are_one_line(
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-  """A real 3 MB tmpfs (needs the right to mount, as root in CI has)."""
+  """A real 16 MB tmpfs (needs the right to mount, as root in CI has)."""
   mnt = tmp_path / "small"
   mnt.mkdir()
   r = subprocess.run(
-    ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
+    ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)],
     capture_output=True,
     text=True,
   )
@@ -675,11 +675,10 @@ def test_a_disk_filling_during_an_async_save_is_one_error_line(
       assert proc.poll() is None and time.time() - start < 300
       time.sleep(0.05)
     # The disk fills up (another program's file), as the run goes on.
-    with open(small_tmpfs / "filler", "wb") as f:
-      with contextlib.suppress(OSError):
-        while True:
-          f.write(b"\0" * 65536)
-          f.flush()
+    with contextlib.suppress(OSError), open(small_tmpfs / "filler", "wb") as f:
+      while True:
+        f.write(b"\0" * 65536)
+        f.flush()
     _, err = proc.communicate(timeout=300)
   finally:
     if proc.poll() is None:
@@ -687,8 +686,7 @@ def test_a_disk_filling_during_an_async_save_is_one_error_line(
   assert proc.returncode == 1, err[-2000:]
   ours = [x for x in err.splitlines() if x.startswith("sr_jax: error")]
   assert len(ours) == 1 and "no space left" in ours[0], err[-2000:]
-  assert "Traceback" not in err
-  assert len(err.splitlines()) < 20, err
+  assert "Traceback" not in err and "error" not in err.replace(ours[0], "")
   committed = sorted(
     int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit()
   )

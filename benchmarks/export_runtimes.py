@@ -220,14 +220,7 @@ def main(argv=None) -> None:
       threads=THREADS,
       monitor=monitor,
     )
-  loaded, note = monitor.loaded, ""
-  if loaded:
-    quiet = harness.quiet_rounds_only(t, monitor)
-    if quiet is None:
-      note = "; too few quiet rounds: ratios withheld"
-    else:
-      t, how = quiet
-      note, loaded = f"; {how}", False
+  t, loaded, note = harness.settle_load(t, monitor)
   rows, results = _rows(models, t, loaded, args.ratios_under_load)
   print()
   print(machine.header(machine.cpu_info(), args.emulate))

@@ -376,6 +376,24 @@ def quiet_rounds_only(
   return {n: t.only_rounds(quiet) for n, t in timings.items()}, note
 
 
+def settle_load(
+  timings: dict[str, Timings], monitor: machine.LoadMonitor
+) -> tuple[dict[str, Timings], bool, str]:
+  """What a run's ratios may rest on: ``(timings, loaded, note)``.
+
+  On a quiet machine, the timings as they are. On a loaded one, only the
+  quiet rounds' calls when there are enough of them (no longer loaded), else
+  the timings with ``loaded`` set, so that the ratios are withheld.
+  """
+  if not monitor.loaded:
+    return timings, False, ""
+  quiet = quiet_rounds_only(timings, monitor)
+  if quiet is None:
+    return timings, True, "; too few quiet rounds: ratios withheld"
+  quiet_timings, how = quiet
+  return quiet_timings, False, f"; {how}"
+
+
 def ratio_text(
   ratio: float, *, loaded: bool, show_loaded: bool, unit: str = ""
 ) -> str:

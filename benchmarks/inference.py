@@ -209,15 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     threads=THREADS,
     monitor=monitor,
   )
-  loaded, note = monitor.loaded, ""
-  if loaded:
-    quiet = harness.quiet_rounds_only(t, monitor)
-    if quiet is None:
-      note = "; too few quiet rounds: ratios withheld"
-    else:
-      t, how = quiet
-      note = f"; {how}"
-      loaded = False
+  t, loaded, note = harness.settle_load(t, monitor)
   peak = t[MATMUL].info["flops"] / t[MATMUL].median_s / 1e9
 
   def shown(ratio):

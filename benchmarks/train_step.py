@@ -54,7 +54,6 @@ compute sr_jax's function; ``train_step_breakdown.py`` times forward,
 backward and optimizer separately.
 """
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -67,10 +66,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from benchmarks import harness, machine  # noqa: E402
 from benchmarks.peers_train import tf_step, torch_step  # noqa: E402
 from benchmarks.train_workloads import (  # noqa: E402
-  CONFIGS,
   MAIN_MALLOC,
   THREADS,
   load_config,
+  parse_args,
   sr_jax_step,
 )
 
@@ -268,22 +267,7 @@ HEADERS = (
 
 
 def main(argv: list[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--json", help="also write the results to this file")
-  parser.add_argument("--rounds", type=int, default=10)
-  parser.add_argument("--steps_per_round", type=int, default=5)
-  parser.add_argument("--configs", default=",".join(CONFIGS))
-  parser.add_argument(
-    "--quick", action="store_true", help="2 rounds of 2 steps: a smoke run"
-  )
-  machine.add_flags(parser)
-  args = parser.parse_args(argv)
-  if args.quick:
-    args.rounds, args.steps_per_round = 2, 2
-  names = [n for n in args.configs.split(",") if n]
-  unknown = sorted(set(names) - set(CONFIGS))
-  if unknown:
-    parser.error(f"unknown --configs {unknown}; choose from {list(CONFIGS)}")
+  args, names = parse_args(__doc__.split("\n")[0], argv)
 
   record = machine.start(args.emulate)
   results, rows = {}, []
@@ -299,17 +283,8 @@ def main(argv: list[str] | None = None) -> None:
       monitor=monitor,
     )
     record.setdefault("load", {})[name] = monitor.summary()
-    note = f"{name}: {monitor.line()}"
-    loaded = monitor.loaded
-    if loaded:
-      quiet = harness.quiet_rounds_only(timings[name], monitor)
-      if quiet is None:
-        note += "; too few quiet rounds: ratios withheld"
-      else:
-        timings[name], how = quiet
-        note += f"; {how}"
-        loaded = False
-    notes.append(note)
+    timings[name], loaded, how = harness.settle_load(timings[name], monitor)
+    notes.append(f"{name}: {monitor.line()}{how}")
     config_rows, results[name] = summarize(
       name,
       timings[name],

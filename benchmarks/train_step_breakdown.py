@@ -19,7 +19,6 @@ Adam). Contenders run interleaved in their own processes
 (``benchmarks/machine.py``).
 """
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -31,9 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from benchmarks import harness, machine  # noqa: E402
 from benchmarks.peers_train import tf_step, torch_step  # noqa: E402
 from benchmarks.train_workloads import (  # noqa: E402
-  CONFIGS,
   MAIN_MALLOC,
   THREADS,
+  parse_args,
   sr_jax_step,
 )
 
@@ -134,22 +133,7 @@ BREAKDOWN_HEADERS = (
 
 
 def main(argv: list[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--json", help="also write the results to this file")
-  parser.add_argument("--rounds", type=int, default=10)
-  parser.add_argument("--steps_per_round", type=int, default=5)
-  parser.add_argument("--configs", default=",".join(CONFIGS))
-  parser.add_argument(
-    "--quick", action="store_true", help="2 rounds of 2 steps: a smoke run"
-  )
-  machine.add_flags(parser)
-  args = parser.parse_args(argv)
-  if args.quick:
-    args.rounds, args.steps_per_round = 2, 2
-  names = [n for n in args.configs.split(",") if n]
-  unknown = sorted(set(names) - set(CONFIGS))
-  if unknown:
-    parser.error(f"unknown --configs {unknown}; choose from {list(CONFIGS)}")
+  args, names = parse_args(__doc__.split("\n")[0], argv)
 
   record = machine.start(args.emulate)
   results, rows = {}, []

@@ -8,6 +8,7 @@ as ``python -m sr_jax.main`` sets it up. The PyTorch and Keras twins are in
 harness workers re-import this module.
 """
 
+import argparse
 import importlib
 import itertools
 import sys
@@ -19,7 +20,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks import harness  # noqa: E402
+from benchmarks import harness, machine  # noqa: E402
 
 # Benchmark name -> config module under configs/.
 CONFIGS = {"espcn_x3": "espcn_x3", "espcn_rdb_x3": "x3"}
@@ -29,6 +30,27 @@ Y_WEIGHTS = np.array([65.481, 128.553, 24.966], np.float32) / 255.0
 Y_OFFSET = np.float32(16.0 / 255.0)
 # The malloc setting sr_jax.main applies on CPU (--keep_freed_memory).
 MAIN_MALLOC = "no_mmap_one_arena"
+
+
+def parse_args(description: str, argv: list[str] | None):
+  """The flags every train-step comparison takes; returns ``(args, names)``."""
+  parser = argparse.ArgumentParser(description=description)
+  parser.add_argument("--json", help="also write the results to this file")
+  parser.add_argument("--rounds", type=int, default=10)
+  parser.add_argument("--steps_per_round", type=int, default=5)
+  parser.add_argument("--configs", default=",".join(CONFIGS))
+  parser.add_argument(
+    "--quick", action="store_true", help="2 rounds of 2 steps: a smoke run"
+  )
+  machine.add_flags(parser)
+  args = parser.parse_args(argv)
+  if args.quick:
+    args.rounds, args.steps_per_round = 2, 2
+  names = [n for n in args.configs.split(",") if n]
+  unknown = sorted(set(names) - set(CONFIGS))
+  if unknown:
+    parser.error(f"unknown --configs {unknown}; choose from {list(CONFIGS)}")
+  return args, names
 
 
 def load_config(name: str):

@@ -62,14 +62,25 @@ def get_config() -> ml_collections.ConfigDict:
   # each process holds only its share of the images (for very large sets),
   # and its rows draw from them.
   config.data.host_sharding = "by_batch"
-  # LR degradations, after the exact downsampling and before the flips; all
-  # off by default, so the pairs stay benchmark-exact. JPEG: a quality drawn
-  # per example from [lo, hi], e.g. (30, 95), for all but a
-  # jpeg_clean_fraction of the examples. Noise: Gaussian, its sigma drawn
-  # per example from [lo, hi] in 0..255 units, added before the JPEG.
+  # LR degradations (sr_jax/pipeline/degradations.py), before the flips;
+  # all off by default, so the pairs stay benchmark-exact. Kernel: drawn
+  # per example from the comma-separated lr_kernels (matlab, box,
+  # bilinear, bicubic, lanczos; the last four as Pillow resizes), with
+  # lr_kernel_weights (() = uniform); a blur_fraction of the non-matlab
+  # examples are first blurred by a Gaussian, sigma from blur_sigma in HR
+  # pixels, anisotropic for a blur_anisotropic_fraction of them. Noise:
+  # Gaussian, its sigma drawn per example from [lo, hi] in 0..255 units,
+  # for all but a noise_clean_fraction. JPEG: a quality drawn per example
+  # from [lo, hi], e.g. (30, 95), for all but a jpeg_clean_fraction.
+  config.data.lr_kernels = "matlab"
+  config.data.lr_kernel_weights = ()
+  config.data.blur_fraction = 0.0
+  config.data.blur_sigma = (0.2, 1.0)
+  config.data.blur_anisotropic_fraction = 0.0
+  config.data.noise_sigma = ()
+  config.data.noise_clean_fraction = 0.0
   config.data.jpeg_quality = ()
   config.data.jpeg_clean_fraction = 0.0
-  config.data.noise_sigma = ()
 
   config.batch_size = 16  # global batch, split over all devices
   config.total_steps = 20_000

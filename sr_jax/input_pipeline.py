@@ -12,9 +12,10 @@ this way through the modules:
    (:mod:`sr_jax.pipeline.sampling`);
 4. geometry: the crop and the HR region around it whose resize makes the LR
    crop exactly the benchmarks' ``imresize(modcrop(HR, s), 1 / s)``
-   (:mod:`sr_jax.pipeline.geometry`);
-5. degradations: optional noise and JPEG on the LR crop, off by default
-   (:mod:`sr_jax.pipeline.degradations`);
+   (:mod:`sr_jax.pipeline.geometry`), or with another drawn kernel exactly
+   that kernel's resize of the whole image;
+5. degradations: optional other kernels and blur, noise and JPEG, off by
+   default (:mod:`sr_jax.pipeline.degradations`);
 6. assembly, here: the symmetry, then batches of uint8 pairs.
 
 Which rows and images each process has is :mod:`sr_jax.pipeline.host_plan`.
@@ -101,8 +102,9 @@ def create_train_dataset(
   degradation = degradations.Degradation.from_config(config.data)
   first_row = process_index * local_batch
   read, order = host_plan.sharding_plan(config, process_index, process_count)
+  margin = degradation.lr_margin(scale)
   store = image_store.load_images(
-    config, **read, min_size=geometry.min_image_size(scale, p)
+    config, **read, min_size=geometry.min_image_size(scale, p, margin)
   )
   sampler = _sampler(config, order, store, pairs_per_image, degradation)
 
@@ -151,7 +153,8 @@ def _make_pairs(
 ):
   """A batch of drawn examples -> ``{"lr", "hr"}`` uint8 pairs."""
   scale, p = config.scale, config.data.lr_patch_size
-  region = p + 2 * geometry.lr_margin(scale)
+  margin = degradation.lr_margin(scale)
+  region = p + 2 * margin
   image = draws["image"]
   top, left, dy, dx = geometry.place_regions(
     draws["bits"],
@@ -159,11 +162,14 @@ def _make_pairs(
     tf.gather(store.widths, image),
     scale=scale,
     lr_patch_size=p,
+    margin=margin,
   )
   hr_regions = store.hr_regions(
     image, top * scale, left * scale, region * scale
   )
-  lr_regions = geometry.resize_regions(hr_regions, scale)
+  lr_regions = degradations.downscale_regions(
+    hr_regions, draws, degradation, scale
+  )
   pair = geometry.cut_pairs(
     lr_regions, hr_regions, dy, dx, scale=scale, lr_patch_size=p
   )

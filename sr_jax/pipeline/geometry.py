@@ -53,9 +53,17 @@ def lr_margin(scale: int) -> int:
   return math.ceil(max(before, after, 0) / scale)
 
 
-def min_image_size(scale: int, lr_patch_size: int) -> int:
-  """The smallest modcropped HR side that gives a pair: ``(p + 2m) * s``."""
-  return (lr_patch_size + 2 * lr_margin(scale)) * scale
+def min_image_size(
+  scale: int, lr_patch_size: int, margin: int | None = None
+) -> int:
+  """The smallest modcropped HR side that gives a pair: ``(p + 2m) * s``.
+
+  ``margin`` is ``m``, by default :func:`lr_margin` (MATLAB's kernel); the
+  degradations' other kernels may need more
+  (:meth:`sr_jax.pipeline.degradations.Degradation.lr_margin`).
+  """
+  m = lr_margin(scale) if margin is None else margin
+  return (lr_patch_size + 2 * m) * scale
 
 
 def place_regions(
@@ -65,6 +73,7 @@ def place_regions(
   *,
   scale: int,
   lr_patch_size: int,
+  margin: int | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
   """Crop positions from random bits, and the exact regions around them.
 
@@ -79,12 +88,14 @@ def place_regions(
     width: ``int64 [...]``.
     scale: ``s``.
     lr_patch_size: ``p``.
+    margin: ``m``, by default :func:`lr_margin`.
 
   Returns:
     ``(region_top, region_left, dy, dx)``, ``int64 [...]``: the region's
     top-left corner in LR pixels and the crop's offset in the region.
   """
-  p, m = lr_patch_size, lr_margin(scale)
+  p = lr_patch_size
+  m = lr_margin(scale) if margin is None else margin
   region = p + 2 * m
   lr_h = height // scale
   lr_w = width // scale

@@ -41,6 +41,9 @@ _DRAW_JPEG_CLEAN = 3
 _DRAW_JPEG_QUALITY = 4
 _DRAW_NOISE_SIGMA = 5
 _DRAW_NOISE = 6
+_DRAW_KERNEL = 7
+_DRAW_BLUR = 8
+_DRAW_NOISE_CLEAN = 9
 
 
 def root_key(seed: int, *words: int) -> tuple[int, int]:
@@ -122,9 +125,12 @@ class Sampler:
     Returns:
       ``image`` (``int64``), ``bits`` (``int64 [2]``, the crop position as
       31-bit fractions of the image's range), and where enabled
-      ``symmetry`` (``int32`` in ``[0, 8)``), ``jpeg_quality`` (``int32``;
-      0 keeps the example clean), ``noise_sigma`` (``float32``) and
-      ``noise_key`` (``int64 [2]``).
+      ``symmetry`` (``int32`` in ``[0, 8)``), ``kernel`` (``int32``, an
+      index into ``degradation.lr_kernels``), ``blur`` (``float32 [3]``:
+      the two standard deviations, 0 for no blur, and the angle),
+      ``jpeg_quality`` (``int32``; 0 keeps the example clean),
+      ``noise_sigma`` (``float32``; 0 for none) and ``noise_key``
+      (``int64 [2]``).
     """
     key = _example_key(tf.constant(self.base, tf.int64), step, row)
     pair = step * self.order_batch + (row - self.order_row0)
@@ -144,6 +150,7 @@ class Sampler:
         dtype=tf.int32,
       )  # fmt: skip
     d = self.degradation
+    out.update(_kernel_draws(key, d))
     if d.jpeg_quality is not None:
       lo, hi = d.jpeg_quality
       quality = tf.random.stateless_uniform(
@@ -157,8 +164,45 @@ class Sampler:
       out["jpeg_quality"] = tf.where(clean, 0, quality)
     if d.noise_sigma is not None:
       lo, hi = d.noise_sigma
-      out["noise_sigma"] = tf.random.stateless_uniform(
+      sigma = tf.random.stateless_uniform(
         [], seed=_draw_key(key, _DRAW_NOISE_SIGMA), minval=lo, maxval=hi
       )
+      if d.noise_clean_fraction > 0:
+        clean = (
+          tf.random.stateless_uniform(
+            [], seed=_draw_key(key, _DRAW_NOISE_CLEAN)
+          )
+          < d.noise_clean_fraction
+        )
+        sigma = tf.where(clean, 0.0, sigma)
+      out["noise_sigma"] = sigma
       out["noise_key"] = _draw_key(key, _DRAW_NOISE)
     return out
+
+
+def _kernel_draws(
+  key: tf.Tensor, d: degradations.Degradation
+) -> dict[str, tf.Tensor]:
+  """The example's downscaling kernel and blur; nothing for MATLAB alone."""
+  if d.lr_kernels == ("matlab",):
+    return {}
+  out = {}
+  weights = d.lr_kernel_weights or (1.0,) * len(d.lr_kernels)
+  logits = tf.math.log(tf.constant([weights], tf.float32))
+  out["kernel"] = tf.cast(
+    tf.random.stateless_categorical(
+      logits, 1, seed=_draw_key(key, _DRAW_KERNEL)
+    )[0, 0],
+    tf.int32,
+  )
+  if d.blur_radius:
+    # [blurred?, anisotropic?, sigma 1, sigma 2, angle], all from one key.
+    u = tf.random.stateless_uniform([5], seed=_draw_key(key, _DRAW_BLUR))
+    lo, hi = d.blur_sigma
+    s1 = lo + (hi - lo) * u[2]
+    s2 = tf.where(u[1] < d.blur_anisotropic_fraction, lo + (hi - lo) * u[3], s1)
+    on = u[0] < d.blur_fraction
+    out["blur"] = tf.stack(
+      [tf.where(on, s1, 0.0), tf.where(on, s2, 0.0), u[4] * np.pi]
+    )
+  return out

@@ -15,7 +15,9 @@ import ml_collections
 from sr_jax import fileio
 
 # Allowed values of the enum keys; the code that reads each key says what
-# each value means (train.py, train_state.py, models/, datasets/).
+# each value means (train.py, train_state.py, models/, datasets/,
+# evaluate.py). A key a config lacks is not checked: an old run's config may
+# predate it, and its reader then takes the default.
 ENUMS = {
   "loss": ("l1", "mse"),
   "optim.schedule": ("constant", "cosine", "step"),
@@ -25,6 +27,8 @@ ENUMS = {
   "data.dataset": ("image_folder", "div2k", "imagenet_sr"),
   "data.host_sharding": ("by_batch", "by_file"),
   "eval.convention": ("basicsr", "matlab"),
+  # evaluate.LR_KERNELS (kept here too: this module must not import JAX).
+  "eval.lr_kernel": ("matlab", "box", "bilinear", "bicubic", "lanczos"),
 }
 # Integer keys and their smallest allowed value.
 MINIMUMS = {

@@ -6,6 +6,11 @@ mod-cropped, its LR input is made with MATLAB-exact bicubic
 clipped and rounded to uint8) is scored with :mod:`sr_jax.metrics` in
 ``config.eval.convention``. The bicubic baseline (the LR upscaled back with
 the same imresize) is scored beside it.
+
+``config.eval.lr_kernel`` and ``config.eval.lr_jpeg_quality`` change how the
+LR input is made (another downscaling kernel, then a JPEG round trip), to
+measure a model on LR it was not trained for; :func:`degradation` records
+which, in every results file.
 """
 
 import dataclasses
@@ -14,7 +19,9 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import PIL
 from absl import logging
+from PIL import Image
 
 from sr_jax import figures, image_io, imresize, metrics, rundir
 
@@ -22,6 +29,18 @@ from sr_jax import figures, image_io, imresize, metrics, rundir
 # [H, W, 3], ...]: a batch, so that an implementation can spread the images
 # over devices (inference.Predictor.sr_many).
 SRFunction = Callable[[list[tuple[np.ndarray, np.ndarray]]], list[np.ndarray]]
+
+# --config.eval.lr_kernel values. "matlab" is the protocol's LR (every
+# published table's); the others are Pillow's resize filters, as photo tools
+# and websites shrink pictures, so that a model trained on MATLAB LR can be
+# scored on LR it never saw.
+LR_KERNELS = ("matlab", "box", "bilinear", "bicubic", "lanczos")
+_PILLOW_FILTERS = {
+  "box": Image.Resampling.BOX,
+  "bilinear": Image.Resampling.BILINEAR,
+  "bicubic": Image.Resampling.BICUBIC,
+  "lanczos": Image.Resampling.LANCZOS,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +50,9 @@ class EvalImage:
   Attributes:
     name: file name without extension.
     hr: mod-cropped ground truth, uint8 ``[H, W]`` (grey) or ``[H, W, 3]``.
-    lr: ``imresize(hr, 1/scale)``, uint8, grey or colour like ``hr``.
+    lr: ``downscale(hr, scale, kernel=...)`` (by default ``imresize(hr,
+      1/scale)``), after the JPEG round trip if any; uint8, grey or colour
+      like ``hr``.
     bicubic: ``imresize(lr, scale)``, uint8, the baseline.
   """
 
@@ -48,8 +69,69 @@ def dataset_dir(data_dir: str, name: str) -> str:
   return os.path.join(data_dir, name)
 
 
+def check_lr_kernel(kernel: str) -> None:
+  """Raises ValueError, naming the flag, unless ``kernel`` is in LR_KERNELS."""
+  if kernel not in LR_KERNELS:
+    raise ValueError(
+      f"--config.eval.lr_kernel={kernel!r} is not one of: "
+      + " | ".join(LR_KERNELS)
+    )
+
+
+def downscale(
+  hr: np.ndarray, scale: int, *, kernel: str = "matlab"
+) -> np.ndarray:
+  """The LR image made from a mod-cropped HR image with ``kernel``.
+
+  ``"matlab"`` is ``imresize(hr, 1/scale)``, MATLAB's antialiased bicubic
+  bit for bit (:mod:`sr_jax.imresize`). The others are Pillow's
+  ``Image.resize((w // scale, h // scale), resample=...)`` with ``BOX``,
+  ``BILINEAR``, ``BICUBIC`` or ``LANCZOS``, on the uint8 image as it is
+  stored (no gamma decoding). Pillow widens each filter by the factor when
+  it shrinks (antialiased), filters each channel of an RGB image alone (the
+  same as each channel as a grey image), and works in fixed point in two
+  passes (horizontal, then vertical), each rounded to uint8.
+
+  Args:
+    hr: uint8 ``[H, W]`` or ``[H, W, 3]``, ``H`` and ``W`` multiples of
+      ``scale``.
+    scale: the downscaling factor.
+    kernel: one of :data:`LR_KERNELS`.
+
+  Returns:
+    uint8 ``[H / scale, W / scale(, 3)]``.
+  """
+  check_lr_kernel(kernel)
+  if kernel == "matlab":
+    return imresize.imresize(hr, 1.0 / scale)
+  height, width = hr.shape[:2]
+  image = Image.fromarray(np.ascontiguousarray(hr))
+  small = image.resize(
+    (width // scale, height // scale), resample=_PILLOW_FILTERS[kernel]
+  )
+  return np.asarray(small).copy()
+
+
+def degradation(kernel: str, quality: int) -> dict:
+  """What made the LR inputs, for results files: kernel, then JPEG."""
+  out = {"lr_kernel": kernel}
+  if kernel != "matlab":
+    out["resize"] = f"Pillow {PIL.__version__} Image.resize"
+    out["resample"] = f"Image.Resampling.{_PILLOW_FILTERS[kernel].name}"
+  if quality:
+    out.update(image_io.jpeg_settings(quality))
+  else:
+    out["lr_jpeg_quality"] = 0
+  return out
+
+
 def load_benchmark(
-  folder: str, *, scale: int, max_images: int = 0, lr_jpeg_quality: int = 0
+  folder: str,
+  *,
+  scale: int,
+  max_images: int = 0,
+  lr_jpeg_quality: int = 0,
+  lr_kernel: str = "matlab",
 ):
   """Reads a folder of HR images and makes their LR and bicubic versions.
 
@@ -60,14 +142,18 @@ def load_benchmark(
     lr_jpeg_quality: when > 0, each LR image is saved as a JPEG of this
       quality and decoded (:func:`image_io.jpeg_round_trip`), as a photo
       from the web would be; the bicubic baseline is made from that LR.
+    lr_kernel: how the LR image is made from the HR (:func:`downscale`),
+      before any JPEG.
 
   Returns:
     A list of :class:`EvalImage`.
 
   Raises:
+    ValueError: for an unknown ``lr_kernel`` (before anything is read).
     FileNotFoundError: for a missing or empty folder.
     image_io.ImageReadError: for an unreadable image (the message names it).
   """
+  check_lr_kernel(lr_kernel)
   files = image_io.list_images(folder, flag="--config.eval.data_dir/datasets")
   if max_images > 0:
     files = files[:max_images]
@@ -76,7 +162,7 @@ def load_benchmark(
     hr = imresize.modcrop(image_io.read_image(path), scale)
     if min(hr.shape[:2]) < 2 * scale + 11:
       raise ValueError(f"{path}: {hr.shape[:2]} is too small to score")
-    lr = imresize.imresize(hr, 1.0 / scale)
+    lr = downscale(hr, scale, kernel=lr_kernel)
     if lr_jpeg_quality:
       lr = image_io.jpeg_round_trip(lr, lr_jpeg_quality)
     bicubic = imresize.imresize(lr, scale)
@@ -91,6 +177,8 @@ class Evaluator:
   Attributes:
     scale: the upscaling factor.
     convention: ``"basicsr"`` or ``"matlab"``.
+    lr_jpeg_quality: JPEG quality of the LR inputs (0: none).
+    lr_kernel: how the LR inputs were downscaled (:func:`downscale`).
     datasets: name -> list of :class:`EvalImage`.
     bicubic: name -> ``{"psnr", "ssim"}`` means of the bicubic baseline.
   """
@@ -104,15 +192,18 @@ class Evaluator:
     convention: str = "basicsr",
     max_images: int = 0,
     lr_jpeg_quality: int = 0,
+    lr_kernel: str = "matlab",
   ):
     if convention not in metrics.CONVENTIONS:
       raise ValueError(
         f"--config.eval.convention={convention!r}; use one of "
         f"{metrics.CONVENTIONS}"
       )
+    check_lr_kernel(lr_kernel)
     self.scale = scale
     self.convention = convention
     self.lr_jpeg_quality = lr_jpeg_quality
+    self.lr_kernel = lr_kernel
     self.datasets = {}
     self.bicubic = {}
     for name in datasets:
@@ -128,6 +219,7 @@ class Evaluator:
         scale=scale,
         max_images=max_images,
         lr_jpeg_quality=lr_jpeg_quality,
+        lr_kernel=lr_kernel,
       )
       self.datasets[name] = images
       scores = [self._score(im.bicubic, im.hr) for im in images]
@@ -147,6 +239,7 @@ class Evaluator:
       convention=config.eval.convention,
       max_images=config.eval.get("max_images", 0),
       lr_jpeg_quality=config.eval.get("lr_jpeg_quality", 0),
+      lr_kernel=config.eval.get("lr_kernel", "matlab"),
     )
 
   def _score(self, sr: np.ndarray, hr: np.ndarray) -> tuple[float, float]:
@@ -214,15 +307,21 @@ def write_report(
 ) -> str:
   """Writes ``results_<label>.json`` and the figures into the run directory.
 
-  Results on JPEG-degraded LR go to ``results_<label>_jpeg<q>.json``, beside
-  (never over) the clean ones; with ``config.eval.self_ensemble`` the name
-  ends in ``_x8`` (``results_<label>[_jpeg<q>]_x8.json``).
+  Results on other LR go beside (never over) the protocol's: the name is
+  ``results_<label>[_<kernel>][_jpeg<q>][_x8].json``, with the kernel for an
+  ``config.eval.lr_kernel`` other than ``matlab``, ``_jpeg<q>`` for JPEG LR
+  and ``_x8`` for ``config.eval.self_ensemble``. The payload's
+  ``"degradation"`` (:func:`degradation`) says which.
 
   Returns:
     The path of the JSON file.
   """
   ensemble = bool(config.eval.get("self_ensemble", False))
-  if q := config.eval.get("lr_jpeg_quality", 0):
+  kernel = config.eval.get("lr_kernel", "matlab")
+  q = config.eval.get("lr_jpeg_quality", 0)
+  if kernel != "matlab":
+    label = f"{label}_{kernel}"
+  if q:
     label = f"{label}_jpeg{q}"
   if ensemble:
     label = f"{label}_x8"
@@ -230,9 +329,7 @@ def write_report(
     "scale": config.scale,
     "convention": config.eval.convention,
     "self_ensemble": ensemble,
-    "degradation": image_io.jpeg_settings(q)
-    if (q := config.eval.get("lr_jpeg_quality", 0))
-    else {"lr_jpeg_quality": 0},
+    "degradation": degradation(kernel, q),
     "datasets": results,
   }
   run.write_figures(label, figs)
@@ -274,7 +371,9 @@ def evaluate(config, workdir: str, *, step: int | None = None) -> dict:
     results, model_name=f"{config.model.name}{plus} ({label})"
   )
   q = config.eval.get("lr_jpeg_quality", 0)
-  lr_kind = f", LR saved as JPEG q{q} (4:2:0)" if q else ""
+  kernel = config.eval.get("lr_kernel", "matlab")
+  lr_kind = f", LR by Pillow {kernel}" if kernel != "matlab" else ""
+  lr_kind += f", LR saved as JPEG q{q} (4:2:0)" if q else ""
   lr_kind += ", x8 self-ensemble" if ensemble else ""
   print(
     f"x{config.scale}, {config.eval.convention} convention{lr_kind}:\n{table}"

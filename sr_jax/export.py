@@ -10,8 +10,9 @@ LiteRT for use outside JAX.
 The zoo export (``--workdir --name``, ``--format=zoo``) ships the
 evaluation params (the EMA when the run kept one) with the run's config, the
 step, the compute it took (the run's usage record) and the results of
-``--mode=evaluate`` at that step, if present (on clean LR, and on
-JPEG-degraded LR for each ``--config.eval.lr_jpeg_quality`` evaluated).
+``--mode=evaluate`` at that step, if present (on clean LR, on JPEG-degraded
+LR for each ``--config.eval.lr_jpeg_quality`` evaluated, and on LR of each
+other ``--config.eval.lr_kernel``: :func:`shipped_results`).
 
 ``--format=onnx`` / ``tflite`` write the whole upscaler (colour split,
 network, bicubic skip and chroma) as one file of any image size, from a zoo
@@ -83,17 +84,7 @@ def export_run(
       info["init_from_sha256"] = sha256
     if parent is not None and "cpu_hours" in info:
       info["cpu_hours_total"] = round(info["cpu_hours"] + parent, 2)
-  # The results at that step: clean LR under "results", JPEG-degraded LR
-  # (results_<step>_jpeg<q>.json) under "results_jpeg" by quality.
-  for label in run.result_labels(str(weights.step)):
-    results = run.read_results(label)
-    for r in results["datasets"].values():
-      r.pop("per_image", None)
-    quality = results.get("degradation", {}).get("lr_jpeg_quality", 0)
-    if quality:
-      info.setdefault("results_jpeg", {})[str(quality)] = results
-    else:
-      info["results"] = results
+  info.update(shipped_results(run, weights.step))
   return zoo.export(
     config,
     weights.params,
@@ -102,6 +93,40 @@ def export_run(
     info=info,
     overwrite=overwrite,
   )
+
+
+def shipped_results(run: rundir.RunDir, step: int) -> dict:
+  """The run's results at ``step``, filed by how their LR was made.
+
+  The protocol's LR (MATLAB bicubic, ``results_<step>.json``) goes under
+  ``"results"``; the same kernel saved as JPEG (``..._jpeg<q>.json``) under
+  ``"results_jpeg"[str(q)]``; another ``--config.eval.lr_kernel``
+  (``..._<kernel>[_jpeg<q>].json``) under
+  ``"results_kernels"[kernel][str(q)]`` (q 0: no JPEG). x8 self-ensemble
+  results (``..._x8.json``) are filed the same way inside
+  ``"results_x8"``, so that none is taken for the plain model's. Per-image
+  scores are dropped.
+  """
+  info: dict = {}
+  for label in run.result_labels(str(step)):
+    results = run.read_results(label)
+    for r in results["datasets"].values():
+      r.pop("per_image", None)
+    found = results.get("degradation", {})
+    # Files written before lr_kernel existed were all MATLAB bicubic.
+    kernel = found.get("lr_kernel", "matlab")
+    quality = str(found.get("lr_jpeg_quality", 0))
+    home = info
+    if results.get("self_ensemble", False):
+      home = info.setdefault("results_x8", {})
+    if kernel != "matlab":
+      kernels = home.setdefault("results_kernels", {})
+      kernels.setdefault(kernel, {})[quality] = results
+    elif quality != "0":
+      home.setdefault("results_jpeg", {})[quality] = results
+    else:
+      home["results"] = results
+  return info
 
 
 def export_portable(weights: inference.Weights, fmt: str, output: str) -> str:

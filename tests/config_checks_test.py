@@ -38,6 +38,7 @@ def test_every_shipped_config_passes_the_value_checks(name):
     ("model.name", "srgan", "--config.model.name='srgan'"),
     ("data.lr_patch_size", 0, "--config.data.lr_patch_size=0"),
     ("eval.lr_jpeg_quality", 101, "--config.eval.lr_jpeg_quality=101"),
+    ("eval.lr_kernel", "gauss", "--config.eval.lr_kernel='gauss' is not one"),
     ("optim.learning_rate", -1.0, "--config.optim.learning_rate=-1.0"),
     ("ema_decay", 1.0, "--config.ema_decay=1.0"),
     ("log_every_steps", True, "--config.log_every_steps=True"),
@@ -54,6 +55,19 @@ def test_bad_value_names_its_key(tmp_path, key, value, message):
     config_checks.check_values(config)
   assert message in str(e.value)
   assert "\n" not in str(e.value)
+
+
+def test_lr_kernels_are_the_evaluators(tmp_path):
+  from sr_jax import evaluate
+  from sr_jax.pipeline import degradations
+
+  assert config_checks.ENUMS["eval.lr_kernel"] == evaluate.LR_KERNELS
+  # Evaluation offers the kernels training draws from, by the same names.
+  assert evaluate.LR_KERNELS == degradations.LR_KERNELS
+  config = tiny_config(tmp_path)
+  for kernel in evaluate.LR_KERNELS:
+    config.eval.lr_kernel = kernel
+    config_checks.check_values(config)
 
 
 def test_step_schedule_needs_decay_every(tmp_path):

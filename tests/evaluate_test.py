@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 from conftest import REPO_DATA, require_shared
+from PIL import Image
 
 from configs import imdn_x3
 from sr_jax import color, evaluate, image_io
@@ -183,3 +184,149 @@ def test_self_ensemble_results_go_beside_the_plain_ones(tmp_path):
   assert ens.endswith("results_7_jpeg50_x8.json")
   assert json.load(open(plain))["self_ensemble"] is False
   assert json.load(open(ens))["self_ensemble"] is True
+
+
+def _pillow_lr(hr, scale, resample):
+  h, w = hr.shape[:2]
+  small = Image.fromarray(hr).resize((w // scale, h // scale), resample)
+  return np.asarray(small)
+
+
+@pytest.mark.parametrize(
+  "kernel,resample",
+  [
+    ("box", Image.Resampling.BOX),
+    ("bilinear", Image.Resampling.BILINEAR),
+    ("bicubic", Image.Resampling.BICUBIC),
+    ("lanczos", Image.Resampling.LANCZOS),
+  ],
+)
+def test_each_lr_kernel_is_pillows_resize(tmp_path, kernel, resample):
+  from sr_jax import imresize
+
+  folder = _small_set(tmp_path, n=1)
+  # A grey image too: Pillow resizes it as mode "L".
+  Image.open(os.path.join(SET5, "bird.png")).convert("L").save(
+    folder / "grey.png"
+  )
+  ev = evaluate.Evaluator(
+    scale=3, data_dir=str(tmp_path), datasets=["Small"], lr_kernel=kernel
+  )
+  assert ev.lr_kernel == kernel
+  matlab = evaluate.Evaluator(
+    scale=3, data_dir=str(tmp_path), datasets=["Small"]
+  )
+  images = ev.datasets["Small"]
+  assert [im.hr.ndim for im in images] == [3, 2]
+  for im, protocol in zip(images, matlab.datasets["Small"], strict=True):
+    np.testing.assert_array_equal(im.hr, protocol.hr)
+    want = _pillow_lr(np.ascontiguousarray(im.hr), 3, resample)
+    assert im.lr.dtype == np.uint8 and im.lr.shape == want.shape
+    np.testing.assert_array_equal(im.lr, want)
+    np.testing.assert_array_equal(im.bicubic, imresize.imresize(im.lr, 3))
+    # Another kernel: the LR really differs from the protocol's.
+    assert (im.lr != protocol.lr).mean() > 0.05
+  if kernel == "box":
+    # Pillow's box filter shrinking by 3 is the mean of each 3x3 block, up
+    # to its rounding after each of its two passes.
+    hr = images[0].hr.astype(np.float64)
+    h, w = hr.shape[:2]
+    means = hr.reshape(h // 3, 3, w // 3, 3, 3).mean(axis=(1, 3))
+    assert np.abs(images[0].lr - means).max() <= 1
+
+
+def test_matlab_kernel_is_the_protocol_lr_bit_for_bit(tmp_path):
+  from sr_jax import imresize
+
+  _small_set(tmp_path, n=2)
+  default = evaluate.Evaluator(
+    scale=3, data_dir=str(tmp_path), datasets=["Small"]
+  )
+  named = evaluate.Evaluator(
+    scale=3, data_dir=str(tmp_path), datasets=["Small"], lr_kernel="matlab"
+  )
+  pairs = zip(default.datasets["Small"], named.datasets["Small"], strict=True)
+  for a, b in pairs:
+    np.testing.assert_array_equal(a.lr, b.lr)
+    np.testing.assert_array_equal(a.lr, imresize.imresize(a.hr, 1 / 3))
+    np.testing.assert_array_equal(a.bicubic, b.bicubic)
+  assert default.bicubic == named.bicubic
+
+
+def test_kernel_then_jpeg_then_bicubic(tmp_path):
+  from sr_jax import imresize
+
+  _small_set(tmp_path, n=1)
+  ev = evaluate.Evaluator(
+    scale=3,
+    data_dir=str(tmp_path),
+    datasets=["Small"],
+    lr_kernel="lanczos",
+    lr_jpeg_quality=50,
+  )
+  (im,) = ev.datasets["Small"]
+  lanczos = evaluate.downscale(im.hr, 3, kernel="lanczos")
+  np.testing.assert_array_equal(im.lr, image_io.jpeg_round_trip(lanczos, 50))
+  np.testing.assert_array_equal(im.bicubic, imresize.imresize(im.lr, 3))
+
+
+def test_unknown_lr_kernel_names_the_flag(tmp_path):
+  from configs import default
+
+  _small_set(tmp_path, n=1)
+  message = r"--config\.eval\.lr_kernel='gauss' is not one of: matlab \| box"
+  with pytest.raises(ValueError, match=message):
+    evaluate.Evaluator(
+      scale=3, data_dir=str(tmp_path), datasets=["Small"], lr_kernel="gauss"
+    )
+  config = default.get_config()
+  config.eval.data_dir = str(tmp_path)
+  config.eval.datasets = "Small"
+  config.eval.lr_kernel = "gauss"
+  with pytest.raises(ValueError, match=message):
+    evaluate.Evaluator.from_config(config)
+  config.eval.lr_kernel = "bilinear"
+  assert evaluate.Evaluator.from_config(config).lr_kernel == "bilinear"
+
+
+def test_kernel_results_are_labelled_and_record_the_kernel(tmp_path):
+  import PIL
+
+  from configs import default
+  from sr_jax import rundir
+
+  _small_set(tmp_path, n=1)
+  ev = evaluate.Evaluator(scale=3, data_dir=str(tmp_path), datasets=["Small"])
+  results, _ = ev.run(lambda pairs: [color.gray_to_rgb(b) for _, b in pairs])
+  run = rundir.RunDir(str(tmp_path / "w"))
+  config = default.get_config()
+  paths = {}
+  for kernel, q, x8 in (
+    ("matlab", 0, False),
+    ("matlab", 50, False),
+    ("box", 0, False),
+    ("lanczos", 75, True),
+  ):
+    config.eval.lr_kernel = kernel
+    config.eval.lr_jpeg_quality = q
+    config.eval.self_ensemble = x8
+    path = evaluate.write_report(
+      run, label="7", config=config, results=results, figs={}
+    )
+    paths[kernel, q] = os.path.basename(path)
+    degradation = json.load(open(path))["degradation"]
+    assert degradation["lr_kernel"] == kernel
+    assert degradation["lr_jpeg_quality"] == q
+    if kernel == "matlab":
+      assert "resample" not in degradation
+    else:
+      assert degradation["resize"] == f"Pillow {PIL.__version__} Image.resize"
+      want = {"box": "BOX", "lanczos": "LANCZOS"}[kernel]
+      assert degradation["resample"] == f"Image.Resampling.{want}"
+    assert ("chroma_subsampling" in degradation) == bool(q)
+  assert paths == {
+    ("matlab", 0): "results_7.json",
+    ("matlab", 50): "results_7_jpeg50.json",
+    ("box", 0): "results_7_box.json",
+    ("lanczos", 75): "results_7_lanczos_jpeg75_x8.json",
+  }

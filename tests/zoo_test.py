@@ -125,3 +125,61 @@ def test_init_from_a_zoo_model_starts_from_its_weights(trained, tmp_path):
   config.model.width = 16
   with pytest.raises(ValueError, match="model.width"):
     train.train_and_evaluate(config, str(tmp_path / "misfit"))
+
+
+def test_export_files_each_lr_kind_apart(tmp_path):
+  # Results of every LR kernel, JPEG quality and the x8 ensemble, written as
+  # --mode=evaluate writes them: each lands in its own place, none as clean.
+  from configs import default
+  from sr_jax import evaluate, rundir
+
+  run = rundir.RunDir(str(tmp_path / "run"))
+  config = default.get_config()
+  cells = [
+    ("matlab", 0, False),
+    ("matlab", 50, False),
+    ("box", 0, False),
+    ("box", 50, False),
+    ("lanczos", 75, False),
+    ("matlab", 0, True),
+    ("bilinear", 50, True),
+  ]
+  for i, (kernel, q, x8) in enumerate(cells):
+    config.eval.lr_kernel = kernel
+    config.eval.lr_jpeg_quality = q
+    config.eval.self_ensemble = x8
+    results = {"Set5": {"psnr": 30.0 + i, "per_image": {"a": {}}}}
+    evaluate.write_report(
+      run, label="7", config=config, results=results, figs={}
+    )
+  # Another step's results are not this export's.
+  config.eval.lr_kernel = "box"
+  evaluate.write_report(run, label="70", config=config, results={}, figs={})
+  info = export.shipped_results(run, 7)
+
+  def psnr(payload):
+    assert "per_image" not in payload["datasets"]["Set5"]
+    return payload["datasets"]["Set5"]["psnr"]
+
+  assert psnr(info["results"]) == 30.0
+  assert {q: psnr(p) for q, p in info["results_jpeg"].items()} == {"50": 31.0}
+  kernels = {
+    k: {q: psnr(p) for q, p in by_q.items()}
+    for k, by_q in info["results_kernels"].items()
+  }
+  assert kernels == {"box": {"0": 32.0, "50": 33.0}, "lanczos": {"75": 34.0}}
+  x8 = info["results_x8"]
+  assert psnr(x8["results"]) == 35.0
+  assert psnr(x8["results_kernels"]["bilinear"]["50"]) == 36.0
+  assert set(info) == {
+    "results",
+    "results_jpeg",
+    "results_kernels",
+    "results_x8",
+  }
+  assert set(x8) == {"results", "results_kernels"}
+  # Files from before lr_kernel existed are the protocol's LR.
+  old = json.load(open(run.results_path("7_jpeg50")))
+  del old["degradation"]["lr_kernel"]
+  run.write_results("7_jpeg50", old)
+  assert psnr(export.shipped_results(run, 7)["results_jpeg"]["50"]) == 31.0

@@ -112,6 +112,11 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0: each protocol LR image is saved as a JPEG of this quality (4:2:0,
   # Pillow) and decoded before the model and bicubic see it.
   config.eval.lr_jpeg_quality = 0
+  # How the LR is made from the modcropped HR: matlab (the protocol's
+  # bicubic) or Pillow's box, bilinear, bicubic or lanczos resize; before
+  # the JPEG above. Results of another kernel go to
+  # results_<step>_<kernel>[_jpeg<q>].json.
+  config.eval.lr_kernel = "matlab"
   # True: --mode=evaluate scores the x8 geometric self-ensemble (the "+" rows
   # of published tables) into results_<step>[_jpeg<q>]_x8.json. Training
   # evaluations ignore it.

@@ -100,6 +100,10 @@ def _config_lines(config, argv: list[str]) -> list[str]:
     f"; train on {data.train_sets}, {data.lr_patch_size} px LR patches, "
     f"batch {config.batch_size}"
   )
+  if data.get("lr_kernels", "matlab") != "matlab":
+    about_model += f", LR kernels {data.lr_kernels}"
+    if data.get("blur_fraction"):
+      about_model += ", blur sigma {}-{}".format(*data.blur_sigma)
   if data.get("jpeg_quality"):
     about_model += ", JPEG quality {}-{}".format(*data.jpeg_quality)
   if data.get("noise_sigma"):

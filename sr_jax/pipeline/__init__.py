@@ -9,7 +9,10 @@ records come from :mod:`sr_jax.datasets.reader`.
   crop position, symmetry, degradations) of each row of each step.
 * :mod:`~sr_jax.pipeline.geometry`: the crop, the HR region around it whose
   resize makes the LR crop benchmark-exact, and the symmetries.
-* :mod:`~sr_jax.pipeline.degradations`: optional noise and JPEG on the LR.
+* :mod:`~sr_jax.pipeline.degradations`: the optional chain: a kernel drawn
+  per example (and a blur), noise and JPEG on the LR.
+* :mod:`~sr_jax.pipeline.resampling`: Pillow's shrinking kernels and the
+  blur, batched in TF, one kernel per example.
 * :mod:`~sr_jax.pipeline.host_plan`: which rows and images each process
   has, and the checks of the stream's arguments.
 """

@@ -244,9 +244,9 @@ def degrade(
   """Noise, then a JPEG round trip, on each clean LR crop.
 
   The JPEG encodes the LR crop itself, not its region: only the crop is
-  exact (the region's margin is the resize of a cut-out, mirror-padded at
-  its edges), so this keeps every degraded LR exactly ``JPEG(benchmark LR
-  crop)``. The 8x8 block grid then starts at the crop's corner, as a whole
+  exact (the region's margin is the resize of a cut-out, padded at its
+  edges), so this keeps every degraded LR exactly ``JPEG(LR crop)``, the
+  crop of the kernel's resize of the whole image. The 8x8 block grid then starts at the crop's corner, as a whole
   JPEG image's grid starts at the image's corner, where the network's input
   starts at inference; inside the patch the grid meets the convolutions'
   windows at every phase. Chroma is subsampled 4:2:0

@@ -79,7 +79,9 @@ def _define_flags() -> None:
     "photos", [os.path.join(IMAGENET800, n) for n in PHOTOS], "Originals."
   )
   flags.DEFINE_list(
-    "models", ["espcn_rdb_x3", "espcn_rdb_x3_jpeg"], "Zoo models (x3)."
+    "models",
+    ["espcn_rdb_x3", "espcn_rdb_x3_jpeg", "espcn_rdb_x3_real"],
+    "Zoo models (x3).",
   )
   flags.DEFINE_integer("jpeg_quality", 75, "JPEG quality of the LR.")
   flags.DEFINE_string("output_dir", None, "Where to write.")

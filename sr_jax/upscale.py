@@ -14,10 +14,11 @@ output folder: ``upscaled/`` in the current directory), and with
 ``--compare`` also ``<stem>_x<scale>_compare.png`` (bicubic | SR, with a
 zoomed inset).
 
-Which model: without ``--model`` or ``--workdir``, ``espcn_rdb_x3_jpeg``,
-for photos that were saved as JPEG (the usual web or phone photo);
-``espcn_rdb_x3`` (``_x2``, ``_x4``) for clean, losslessly stored images;
-README.md, "Results on real photos", measures both on both kinds of input.
+Which model: without ``--model`` or ``--workdir``, the x3 model that is
+best measured over the whole degradation grid (downscaling kernels x JPEG
+qualities, ``benchmarks/degradation_table.py``), for photos degraded in
+ways not known; :data:`WHICH_MODEL` and ``--help`` say which model is best
+for which kind of input, and README.md shows the gains.
 
 The model sees exactly what the evaluator (:mod:`sr_jax.evaluate`) feeds it:
 RGB in [0, 1] for RGB models; for Y models the BT.601 luma of the image, and
@@ -68,8 +69,38 @@ from absl import flags
 
 from sr_jax import figures, fileio, image_io, imresize, inference, zoo
 
-# The model for the photos people have: JPEGs, from phones and the web.
-DEFAULT_MODEL = "espcn_rdb_x3_jpeg"
+# Which x3 model for which input: (input, its cells of the degradation
+# grid, model). A cell is "<kernel>/q<JPEG quality>" of
+# benchmarks/degradation_table.py; each model named here is the one with the
+# best mean PSNR over its cells of Set14 and BSD100 in
+# benchmarks/results/degradation_grid.json (tests/which_model_test.py checks
+# that, and benchmarks/readme_tables.py prints the README's table with the
+# gains from it). The last row, every cell, is the default.
+_LOSSLESS_OTHER = ("box/q0", "bilinear/q0", "lanczos/q0")
+_JPEG = tuple(
+  f"{k}/q{q}"
+  for k in ("matlab", "box", "bilinear", "lanczos")
+  for q in (75, 50)
+)
+WHICH_MODEL = (
+  ("benchmark LR (MATLAB bicubic), lossless", ("matlab/q0",), "espcn_rdb_x3"),
+  (
+    "shrunk by other software (area, bilinear, Lanczos), lossless",
+    _LOSSLESS_OTHER,
+    "espcn_rdb_x3_real",
+  ),
+  (
+    "saved as JPEG (phones, websites), any shrinking",
+    _JPEG,
+    "espcn_rdb_x3_real",
+  ),
+  (
+    "not known (the default)",
+    ("matlab/q0", *_LOSSLESS_OTHER, *_JPEG),
+    "espcn_rdb_x3_real",
+  ),
+)
+DEFAULT_MODEL = WHICH_MODEL[-1][2]
 DEFAULT_OUTPUT_DIR = "upscaled"
 
 # Images upscaled together, so that their tiles share canvases: a group
@@ -423,11 +454,15 @@ def _flag_values() -> flags.FlagValues:
   return fv
 
 
-_WHICH_MODEL = f"""\
-Which model:
-  {DEFAULT_MODEL}  JPEGs: photos from phones and the web (the default)
-  espcn_rdb_x3       clean, losslessly stored images (PNG, TIFF)
-  espcn_rdb_x2 / espcn_rdb_x4  other scales (clean images)"""
+def _which_model_help() -> str:
+  rows = [f"  {model:<19} {kind}" for kind, _, model in WHICH_MODEL]
+  return "\n".join(
+    [
+      "Which model (each the best measured on its inputs, x3):",
+      *rows,
+      f"  {'espcn_rdb_x2, _x4':<19} other scales (trained on clean LR)",
+    ]
+  )
 
 
 def usage(fv: flags.FlagValues) -> str:
@@ -463,7 +498,7 @@ def usage(fv: flags.FlagValues) -> str:
       f"Zoo models (in {zoo.ZOO_DIR}):",
       *(f"  {line}" for line in listed),
       "",
-      _WHICH_MODEL,
+      _which_model_help(),
       "",
       "Metadata: the ICC colour profile is kept; EXIF orientation is applied,",
       "and EXIF, XMP and other tags are not copied into the PNG.",
@@ -533,8 +568,8 @@ def run(argv: list[str]) -> int:
     )
   if not fv.model and not fv.workdir:
     print(
-      f"upscale: model {DEFAULT_MODEL}, the default for JPEG photos (--help "
-      "lists the others)",
+      f"upscale: model {DEFAULT_MODEL}, the default for photos degraded in "
+      "unknown ways (--help says which model fits which input)",
       file=sys.stderr,
     )
   if predictor.warning:

@@ -224,7 +224,7 @@ def _generated_block(text: str, name: str) -> list[str]:
   match = re.search(
     rf"<!-- readme_tables {name} -->\n(.*?)<!-- end -->", text, re.S
   )
-  assert match, f"README has no readme_tables {name} block"
+  assert match, f"no readme_tables {name} block"
   return match.group(1).strip().splitlines()
 
 
@@ -239,10 +239,19 @@ def _script_lines(script: str, *args: str) -> list[str]:
   return out.strip().splitlines()
 
 
-@pytest.mark.parametrize("table", ["zoo", "showcase"])
-def test_readme_tables_are_what_the_script_prints(table):
+@pytest.mark.parametrize(
+  "page,table",
+  [
+    (README, "zoo"),
+    (README, "showcase"),
+    (README, "which"),
+    (os.path.join(DOCS, "zoo.md"), "grid"),
+    (os.path.join(DOCS, "zoo.md"), "margins"),
+  ],
+)
+def test_readme_tables_are_what_the_script_prints(page, table):
   want = _script_lines("readme_tables.py", table)
-  assert _generated_block(_read(README), table) == want
+  assert _generated_block(_read(page), table) == want
 
 
 def test_zoo_page_rows_are_what_the_scripts_print():

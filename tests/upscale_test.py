@@ -363,7 +363,7 @@ def test_usage_errors(zoo_paths, tmp_path, capsys):
   assert os.listdir(tmp_path) == []
 
 
-def test_a_photo_alone_gets_the_jpeg_model_into_upscaled(tmp_path):
+def test_a_photo_alone_gets_the_default_model_into_upscaled(tmp_path):
   photo = tmp_path / "photo.jpg"
   Image.fromarray(_crop("baboon.png", (48, 64))).save(photo, quality=80)
   proc = subprocess.run(
@@ -372,7 +372,6 @@ def test_a_photo_alone_gets_the_jpeg_model_into_upscaled(tmp_path):
     text=True, timeout=300,
   )  # fmt: skip
   assert proc.returncode == 0, proc.stderr
-  assert upscale.DEFAULT_MODEL == "espcn_rdb_x3_jpeg"
   assert f"model {upscale.DEFAULT_MODEL}" in proc.stderr
   assert proc.stderr.strip().endswith(
     "1 written, 0 skipped, 0 failed -> upscaled"
@@ -405,12 +404,14 @@ def test_help_lists_flags_first_then_the_zoo_read_now(
   assert first_flag <= 5, lines[:first_flag]
   assert any(line.startswith("  --model:") for line in lines)
   assert "added_today (x3)" in "\n".join(lines)
-  which = lines.index("Which model:")
+  which = next(i for i, x in enumerate(lines) if x.startswith("Which model"))
   assert which > first_flag
-  note = lines[which + 1 : which + 4]
-  assert note[0].split()[0] == "espcn_rdb_x3_jpeg" and "JPEG" in note[0]
-  assert note[1].split()[0] == "espcn_rdb_x3" and "PNG" in note[1]
-  assert "espcn_rdb_x2" in note[2] and "espcn_rdb_x4" in note[2]
+  rows = upscale.WHICH_MODEL
+  note = lines[which + 1 : which + 2 + len(rows)]
+  for line, (kind, _, model) in zip(note, rows, strict=False):
+    assert line.split()[0] == model and line.endswith(kind)
+  assert "espcn_rdb_x2" in note[-1] and "_x4" in note[-1]
+  assert "(the default)" in note[-2]
   assert len(lines) < 60
 
 

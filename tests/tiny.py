@@ -78,6 +78,9 @@ def tiny_config_file(tmp_path, **overrides) -> str:
   Returns:
     The path of the config file.
   """
+  # The data is copied here, once, not when the file is loaded: tests start
+  # several processes on one file at once, which would race to copy it.
+  tiny_config(tmp_path)
   lines = [
     "import sys",
     f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})",

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO_DATA
+from conftest import REPO_DATA, crop_set_config, set5_crop_set
 from PIL import Image
 
 from configs import default
@@ -88,30 +88,11 @@ def test_unblurred_gaussian_kernel_is_a_delta_and_blur_keeps_the_mean():
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
   root = tmp_path_factory.mktemp("chain")
-  folder = root / "src" / "tiny"
-  folder.mkdir(parents=True)
-  images = {}
-  for i, (name, (y, x, h, w)) in enumerate(_CROPS):
-    full = image_io.read_image(os.path.join(REPO_DATA, "eval", "Set5", name))
-    crop = np.ascontiguousarray(full[y : y + h, x : x + w])
-    Image.fromarray(crop).save(folder / f"{i}_{name}")
-    images[f"{i}_{name}"] = crop
-  return str(root / "src"), str(root / "tfds"), images
+  return set5_crop_set(root, _CROPS)
 
 
 def _config(folders, **data):
-  source_dir, data_dir, _ = folders
-  config = default.get_config()
-  config.data.train_dir = source_dir
-  config.data.train_sets = "tiny"
-  config.data.tfds_data_dir = data_dir
-  config.data.patches_per_image = 4
-  config.data.augment = False
-  config.data.lr_patch_size = 8
-  config.batch_size = 8
-  config.scale = 3
-  config.data.update(data)
-  return config
+  return crop_set_config(folders, augment=False, lr_patch_size=8, **data)
 
 
 def _batches(config, n):

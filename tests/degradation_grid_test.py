@@ -17,6 +17,20 @@ from sr_jax import evaluate
 CELLS = ["matlab/q0", "matlab/q50", "box/q0", "box/q50"]
 
 
+def _run_table(argv: list[str]) -> subprocess.CompletedProcess:
+  """Runs the script as a user would; fails the test if it fails."""
+  script = os.path.join(REPO, "benchmarks", "degradation_table.py")
+  done = subprocess.run(
+    [sys.executable, script, *argv],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert done.returncode == 0, done.stderr[-3000:]
+  return done
+
+
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
   """One real run: zoo espcn_x3 on one Set5 image, two kernels x two
@@ -32,15 +46,7 @@ def grid(tmp_path_factory):
     "--qualities=0,50",
     f"--output={output}",
   ]
-  script = os.path.join(REPO, "benchmarks", "degradation_table.py")
-  done = subprocess.run(
-    [sys.executable, script, *argv],
-    cwd=REPO,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert done.returncode == 0, done.stderr[-3000:]
+  done = _run_table(argv)
   return tmp, argv, json.loads(output.read_text()), done.stdout
 
 
@@ -134,15 +140,7 @@ def test_merge_run_adds_a_zoo_file(grid, tmp_path):
     f"--output={output}",
     "--merge",
   ]
-  script = os.path.join(REPO, "benchmarks", "degradation_table.py")
-  done = subprocess.run(
-    [sys.executable, script, *argv],
-    cwd=REPO,
-    capture_output=True,
-    text=True,
-    timeout=300,
-  )
-  assert done.returncode == 0, done.stderr[-3000:]
+  _run_table(argv)
   merged = json.loads(output.read_text())
   assert list(merged["models"]) == ["espcn_x3", "twin"]
   assert merged["models"]["espcn_x3"] == data["models"]["espcn_x3"]

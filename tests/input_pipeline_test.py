@@ -5,10 +5,8 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO_DATA
-from PIL import Image
+from conftest import REPO_DATA, crop_set_config, set5_crop_set
 
-from configs import default
 from sr_jax import image_io, imresize, input_pipeline
 from sr_jax.datasets import reader
 from sr_jax.pipeline import image_store, sampling
@@ -29,31 +27,10 @@ _TOO_SMALL = ("head.png", (0, 0, 30, 200))
 def folders(tmp_path_factory):
   """``(source_dir, data_dir, {file name: image})``; set ``tiny``."""
   root = tmp_path_factory.mktemp("pipeline")
-  folder = root / "src" / "tiny"
-  folder.mkdir(parents=True)
-  images = {}
-  for i, (name, (y, x, h, w)) in enumerate((*_CROPS, _TOO_SMALL)):
-    full = image_io.read_image(os.path.join(REPO_DATA, "eval", "Set5", name))
-    crop = np.ascontiguousarray(full[y : y + h, x : x + w])
-    file_name = f"{i}_{name}"
-    Image.fromarray(crop).save(folder / file_name)
-    images[file_name] = crop
-  return str(root / "src"), str(root / "tfds"), images
+  return set5_crop_set(root, (*_CROPS, _TOO_SMALL))
 
 
-def _config(folders, **data):
-  source_dir, data_dir, _ = folders
-  config = default.get_config()
-  config.data.train_dir = source_dir
-  config.data.train_sets = "tiny"
-  config.data.tfds_data_dir = data_dir
-  config.data.patches_per_image = 4
-  config.batch_size = 8
-  config.scale = data.pop("scale", 3)
-  config.seed = data.pop("seed", 0)
-  config.batch_size = data.pop("batch_size", 8)
-  config.data.update(data)
-  return config
+_config = crop_set_config
 
 
 def _batches(config, n, **kwargs):

@@ -10,17 +10,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_DATA = os.path.join(REPO, "data")
 
 
-def tiny_config(tmp_path, *, total_steps: int = 2):
-  """A small real training config: 3 T91 images, a tiny ESPCN-RDB, 2 images
-  of Set5 for evaluation. Runs a step in well under a second on 2 cores."""
+def _copy_data(tmp_path) -> tuple:
+  """Copies 3 T91 images and 2 of Set5 under ``tmp_path``, once.
+
+  Returns:
+    ``(train_dir, eval_dir)``.
+  """
   import pathlib
   import shutil
 
-  from configs import default
-
-  tmp_path = pathlib.Path(tmp_path)
-  train_dir = tmp_path / "train"
-  eval_dir = tmp_path / "eval"
+  train_dir = pathlib.Path(tmp_path) / "train"
+  eval_dir = pathlib.Path(tmp_path) / "eval"
   if not train_dir.exists():
     src = os.path.join(REPO_DATA, "train", "T91")
     (train_dir / "Tiny").mkdir(parents=True)
@@ -31,6 +31,15 @@ def tiny_config(tmp_path, *, total_steps: int = 2):
       shutil.copy(
         os.path.join(REPO_DATA, "eval", "Set5", name), eval_dir / "Set5" / name
       )
+  return train_dir, eval_dir
+
+
+def tiny_config(tmp_path, *, total_steps: int = 2):
+  """A small real training config: 3 T91 images, a tiny ESPCN-RDB, 2 images
+  of Set5 for evaluation. Runs a step in well under a second on 2 cores."""
+  from configs import default
+
+  train_dir, eval_dir = _copy_data(tmp_path)
   config = default.get_config()
   config.scale = 3
   config.model.width = 8
@@ -39,7 +48,7 @@ def tiny_config(tmp_path, *, total_steps: int = 2):
   config.model.growth = 4
   config.data.train_dir = str(train_dir)
   config.data.train_sets = "Tiny"
-  config.data.tfds_data_dir = str(tmp_path / "tfds")
+  config.data.tfds_data_dir = os.path.join(str(tmp_path), "tfds")
   config.data.lr_patch_size = 8
   config.data.patches_per_image = 4
   config.batch_size = 4
@@ -80,7 +89,7 @@ def tiny_config_file(tmp_path, **overrides) -> str:
   """
   # The data is copied here, once, not when the file is loaded: tests start
   # several processes on one file at once, which would race to copy it.
-  tiny_config(tmp_path)
+  _copy_data(tmp_path)
   lines = [
     "import sys",
     f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})",
